@@ -1,0 +1,240 @@
+//! `fieldcast live`: one session with a live status line, Ctrl-C and `--duration` stop it cleanly.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use fieldcast_core::{
+    EncoderPreference, LiveSession, LiveStats, SessionConfig, SessionEvent, SessionState, Source,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::broadcast::error::RecvError;
+
+/// Options of `fieldcast live`.
+#[derive(Args, Debug, Clone)]
+pub struct LiveArgs {
+    /// Ingest URL: rtmp://host[:port]/app/key, rtmps://..., or srt://host:port.
+    #[arg(long)]
+    pub ingest: String,
+    /// test, camera, camera:/dev/videoN, or file:PATH.
+    #[arg(long, default_value = "test")]
+    pub source: String,
+    /// Output rung: 270p, 360p, 480p, 540p or 720p.
+    #[arg(long, default_value = "480p")]
+    pub profile: String,
+    /// Video bitrate in kbit/s (default: the profile's).
+    #[arg(long)]
+    pub video_kbps: Option<u32>,
+    /// Frame rate.
+    #[arg(long, default_value_t = 30)]
+    pub fps: u32,
+    /// H.264 encoder: auto (hardware first), x264 or openh264.
+    #[arg(long, default_value = "auto")]
+    pub encoder: String,
+    /// Also record the encoded stream as MP4 segments in this directory.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Stamp each test-source frame with its capture time for `fieldcast probe`.
+    #[arg(long)]
+    pub latency_stamp: bool,
+    /// No status line; print state changes only.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Parses `--source`.
+fn parse_source(raw: &str, latency_stamp: bool) -> Result<Source, String> {
+    match raw.split_once(':') {
+        None if raw == "test" => Ok(Source::Test { latency_stamp }),
+        None if raw == "camera" => Ok(Source::Camera { device: None }),
+        Some(("camera", dev)) => Ok(Source::Camera {
+            device: Some(dev.into()),
+        }),
+        Some(("file", path)) => Ok(Source::File(path.into())),
+        _ => Err(format!(
+            "unknown source `{raw}` (use test, camera[:DEVICE] or file:PATH)"
+        )),
+    }
+    .and_then(|s| match (&s, latency_stamp) {
+        (Source::Test { .. }, _) | (_, false) => Ok(s),
+        _ => Err("--latency-stamp works with the test source only".into()),
+    })
+}
+
+fn parse_encoder(raw: &str) -> Result<EncoderPreference, String> {
+    match raw {
+        "auto" => Ok(EncoderPreference::Auto),
+        "x264" => Ok(EncoderPreference::X264),
+        "openh264" => Ok(EncoderPreference::OpenH264),
+        other => Err(format!(
+            "unknown encoder `{other}` (use auto, x264 or openh264)"
+        )),
+    }
+}
+
+/// Builds the session configuration from the options.
+pub fn config(args: &LiveArgs) -> Result<SessionConfig, String> {
+    let mut builder = SessionConfig::builder(&args.ingest)
+        .source(parse_source(&args.source, args.latency_stamp)?)
+        .profile(
+            args.profile
+                .parse()
+                .map_err(|e: fieldcast_core::Error| e.to_string())?,
+        )
+        .fps(args.fps)
+        .encoder(parse_encoder(&args.encoder)?);
+    if let Some(kbps) = args.video_kbps {
+        builder = builder.video_kbps(kbps);
+    }
+    if let Some(dir) = &args.record {
+        builder = builder.record_to(dir);
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+/// Runs `fieldcast live` until the duration, Ctrl-C, the end of a file, or an error.
+pub async fn run(args: LiveArgs) -> Result<(), String> {
+    let config = config(&args)?;
+    let session = LiveSession::new(config).map_err(|e| e.to_string())?;
+    let status = StatusLine::new(args.quiet);
+    status.note(&format!(
+        "going live to {} ({} via {})",
+        args.ingest,
+        session.config().profile.name(),
+        session.encoder().factory()
+    ));
+    let final_state = drive(
+        &session,
+        args.duration.map(Duration::from_secs_f64),
+        &status,
+    )
+    .await;
+    status.finish();
+    let session = std::sync::Arc::new(session);
+    let waiter = session.clone();
+    let result = tokio::task::spawn_blocking(move || waiter.wait(Some(Duration::from_secs(15))))
+        .await
+        .map_err(|e| e.to_string())?;
+    match result {
+        Ok(SessionState::Ended) => {
+            let s = session.stats();
+            println!(
+                "ended: {:.1} s live, {} frames encoded, {} bytes sent, {} dropped",
+                s.uptime.as_secs_f64(),
+                s.frames_encoded,
+                s.bytes_sent,
+                s.dropped_frames
+            );
+            Ok(())
+        }
+        Ok(state) => Err(format!(
+            "session did not end cleanly (state {state:?}, last event {final_state:?})"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Feeds events to the status line; stops the session on Ctrl-C or after `duration`.
+async fn drive(
+    session: &LiveSession,
+    duration: Option<Duration>,
+    status: &StatusLine,
+) -> Option<SessionState> {
+    let mut events = session.subscribe();
+    if let Err(e) = session.start() {
+        status.note(&format!("cannot start: {e}"));
+        return None;
+    }
+    let deadline = tokio::time::sleep(duration.unwrap_or(Duration::from_secs(u64::MAX / 4)));
+    tokio::pin!(deadline);
+    let mut stopping = false;
+    let mut state = SessionState::Connecting;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(SessionEvent::StateChanged { to, .. }) => {
+                    state = to;
+                    status.state(to);
+                    if to.is_terminal() {
+                        return Some(to);
+                    }
+                }
+                Ok(SessionEvent::Stats(stats)) => status.stats(state, &stats),
+                Ok(SessionEvent::Error(e)) => status.note(&format!("error: {e}")),
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return Some(state),
+            },
+            _ = tokio::signal::ctrl_c(), if !stopping => {
+                status.note("stopping (Ctrl-C)...");
+                stopping = true;
+                session.stop();
+            }
+            _ = &mut deadline, if !stopping => {
+                stopping = true;
+                session.stop();
+            }
+        }
+    }
+}
+
+/// One status line on a terminal; plain lines every few seconds otherwise.
+struct StatusLine {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+}
+
+impl StatusLine {
+    fn new(quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        StatusLine { bar, quiet }
+    }
+
+    fn note(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn state(&self, state: SessionState) {
+        self.note(&format!("state: {state:?}"));
+    }
+
+    fn stats(&self, state: SessionState, s: &LiveStats) {
+        let line = format!(
+            "{state:?} | in {:.0} fps, out {:.0} fps | video {:.0} kbit/s, audio {:.0} kbit/s | sent {:.1} MB | dropped {} | up {}",
+            s.input_fps,
+            s.output_fps,
+            s.video_kbps,
+            s.audio_kbps,
+            s.bytes_sent as f64 / 1e6,
+            s.dropped_frames,
+            clock(s.uptime)
+        );
+        match &self.bar {
+            Some(bar) => bar.set_message(line),
+            None if !self.quiet && s.uptime.as_secs() % 5 == 0 => eprintln!("{line}"),
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}

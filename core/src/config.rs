@@ -1,0 +1,377 @@
+//! Stream profiles (the resolution/bitrate ladder) and the session configuration builder.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::frame::{PixelFormat, check_dimensions};
+use crate::uplink::target::IngestTarget;
+
+/// One rung of the resolution ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamProfile {
+    /// 480x270, 350 kbit/s.
+    P270,
+    /// 640x360, 600 kbit/s.
+    P360,
+    /// 854x480, 900 kbit/s.
+    P480,
+    /// 960x540, 1200 kbit/s.
+    P540,
+    /// 1280x720, 1800 kbit/s.
+    P720,
+}
+
+impl StreamProfile {
+    /// Every rung, lowest first.
+    pub const LADDER: [StreamProfile; 5] = [
+        StreamProfile::P270,
+        StreamProfile::P360,
+        StreamProfile::P480,
+        StreamProfile::P540,
+        StreamProfile::P720,
+    ];
+
+    /// Output size in pixels (width, height).
+    pub fn size(self) -> (u32, u32) {
+        match self {
+            StreamProfile::P270 => (480, 270),
+            StreamProfile::P360 => (640, 360),
+            StreamProfile::P480 => (854, 480),
+            StreamProfile::P540 => (960, 540),
+            StreamProfile::P720 => (1280, 720),
+        }
+    }
+
+    /// Default video bitrate in kbit/s at 30 fps.
+    pub fn default_video_kbps(self) -> u32 {
+        match self {
+            StreamProfile::P270 => 350,
+            StreamProfile::P360 => 600,
+            StreamProfile::P480 => 900,
+            StreamProfile::P540 => 1200,
+            StreamProfile::P720 => 1800,
+        }
+    }
+
+    /// The short name used on the command line, e.g. `480p`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamProfile::P270 => "270p",
+            StreamProfile::P360 => "360p",
+            StreamProfile::P480 => "480p",
+            StreamProfile::P540 => "540p",
+            StreamProfile::P720 => "720p",
+        }
+    }
+}
+
+impl FromStr for StreamProfile {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        StreamProfile::LADDER
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s) || p.name().trim_end_matches('p') == s)
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "unknown profile `{s}` (use 270p, 360p, 480p, 540p or 720p)"
+                ))
+            })
+    }
+}
+
+/// Format of the raw video an app pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppVideoFormat {
+    /// Pixel layout of every frame.
+    pub format: PixelFormat,
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+}
+
+/// Format of the PCM S16LE audio an app pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppAudioFormat {
+    /// Samples per second.
+    pub rate: u32,
+    /// Interleaved channels.
+    pub channels: u32,
+}
+
+/// Where the pictures and sound come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A moving test pattern and a tone; with `latency_stamp`, every frame carries its capture time.
+    Test { latency_stamp: bool },
+    /// A V4L2 camera (`None`: the first one) with the default microphone (PulseAudio or ALSA).
+    Camera { device: Option<PathBuf> },
+    /// A media file, played in real time.
+    File(PathBuf),
+    /// Frames and audio pushed by the app; silence is sent when `audio` is `None`.
+    App {
+        video: AppVideoFormat,
+        audio: Option<AppAudioFormat>,
+    },
+}
+
+impl Source {
+    /// A short label for messages.
+    pub fn label(&self) -> String {
+        match self {
+            Source::Test { .. } => "the test pattern".into(),
+            Source::Camera { device } => match device {
+                Some(d) => format!("camera {}", d.display()),
+                None => "the default camera".into(),
+            },
+            Source::File(p) => format!("file {}", p.display()),
+            Source::App { .. } => "app-pushed media".into(),
+        }
+    }
+}
+
+/// Which H.264 encoder to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncoderPreference {
+    /// Hardware when present, else x264, else openh264.
+    #[default]
+    Auto,
+    /// Software x264 only.
+    X264,
+    /// Software openh264 only.
+    OpenH264,
+}
+
+/// Local recording of the encoded stream into MP4 segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordConfig {
+    /// Directory for `fieldcast-00000.mp4`, `fieldcast-00001.mp4`, ...
+    pub dir: PathBuf,
+    /// Longest segment, in seconds.
+    pub segment_secs: u32,
+}
+
+/// Everything a live session needs; build it with [`SessionConfig::builder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Where to publish.
+    pub target: IngestTarget,
+    /// What to capture.
+    pub source: Source,
+    /// Output resolution rung.
+    pub profile: StreamProfile,
+    /// Video bitrate in kbit/s.
+    pub video_kbps: u32,
+    /// AAC bitrate in kbit/s.
+    pub audio_kbps: u32,
+    /// Output frame rate.
+    pub fps: u32,
+    /// Seconds between keyframes.
+    pub keyframe_interval_secs: u32,
+    /// Encoder choice.
+    pub encoder: EncoderPreference,
+    /// Optional local recording.
+    pub record: Option<RecordConfig>,
+}
+
+/// Builder for [`SessionConfig`], with the defaults of the ladder.
+#[derive(Debug, Clone)]
+pub struct SessionConfigBuilder {
+    ingest: String,
+    source: Source,
+    profile: StreamProfile,
+    video_kbps: Option<u32>,
+    audio_kbps: u32,
+    fps: u32,
+    keyframe_interval_secs: u32,
+    encoder: EncoderPreference,
+    record: Option<RecordConfig>,
+}
+
+impl SessionConfig {
+    /// Starts a configuration publishing to `ingest_url` from the test source at 480p30.
+    pub fn builder(ingest_url: impl Into<String>) -> SessionConfigBuilder {
+        SessionConfigBuilder {
+            ingest: ingest_url.into(),
+            source: Source::Test {
+                latency_stamp: false,
+            },
+            profile: StreamProfile::P480,
+            video_kbps: None,
+            audio_kbps: 64,
+            fps: 30,
+            keyframe_interval_secs: 2,
+            encoder: EncoderPreference::Auto,
+            record: None,
+        }
+    }
+}
+
+impl SessionConfigBuilder {
+    /// Sets the capture source.
+    pub fn source(mut self, source: Source) -> Self {
+        self.source = source;
+        self
+    }
+    /// Sets the output rung; its default bitrate applies unless [`Self::video_kbps`] is set.
+    pub fn profile(mut self, profile: StreamProfile) -> Self {
+        self.profile = profile;
+        self
+    }
+    /// Overrides the video bitrate (kbit/s).
+    pub fn video_kbps(mut self, kbps: u32) -> Self {
+        self.video_kbps = Some(kbps);
+        self
+    }
+    /// Sets the AAC bitrate (kbit/s).
+    pub fn audio_kbps(mut self, kbps: u32) -> Self {
+        self.audio_kbps = kbps;
+        self
+    }
+    /// Sets the output frame rate.
+    pub fn fps(mut self, fps: u32) -> Self {
+        self.fps = fps;
+        self
+    }
+    /// Sets the keyframe interval in seconds.
+    pub fn keyframe_interval_secs(mut self, secs: u32) -> Self {
+        self.keyframe_interval_secs = secs;
+        self
+    }
+    /// Chooses the encoder.
+    pub fn encoder(mut self, encoder: EncoderPreference) -> Self {
+        self.encoder = encoder;
+        self
+    }
+    /// Records the encoded stream into MP4 segments in `dir` (created if missing).
+    pub fn record_to(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.record = Some(RecordConfig {
+            dir: dir.into(),
+            segment_secs: 600,
+        });
+        self
+    }
+
+    /// Validates and returns the configuration.
+    pub fn build(self) -> Result<SessionConfig> {
+        let target = IngestTarget::parse(&self.ingest)?;
+        let config = SessionConfig {
+            target,
+            video_kbps: self.video_kbps.unwrap_or(self.profile.default_video_kbps()),
+            source: self.source,
+            profile: self.profile,
+            audio_kbps: self.audio_kbps,
+            fps: self.fps,
+            keyframe_interval_secs: self.keyframe_interval_secs,
+            encoder: self.encoder,
+            record: self.record,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+impl SessionConfig {
+    /// Checks every field's range; called by the builder.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidConfig(m));
+        if !(50..=20_000).contains(&self.video_kbps) {
+            return bad(format!(
+                "video bitrate {} kbit/s is outside 50..=20000",
+                self.video_kbps
+            ));
+        }
+        if !(16..=320).contains(&self.audio_kbps) {
+            return bad(format!(
+                "audio bitrate {} kbit/s is outside 16..=320",
+                self.audio_kbps
+            ));
+        }
+        if !(1..=60).contains(&self.fps) {
+            return bad(format!("frame rate {} is outside 1..=60", self.fps));
+        }
+        if !(1..=10).contains(&self.keyframe_interval_secs) {
+            return bad(format!(
+                "keyframe interval {} s is outside 1..=10",
+                self.keyframe_interval_secs
+            ));
+        }
+        if let Some(record) = &self.record
+            && !(1..=3600).contains(&record.segment_secs)
+        {
+            return bad(format!(
+                "segment length {} s is outside 1..=3600",
+                record.segment_secs
+            ));
+        }
+        match &self.source {
+            Source::App { video, audio } => {
+                check_dimensions(video.format, video.width, video.height)?;
+                if let Some(a) = audio
+                    && (!(8_000..=96_000).contains(&a.rate) || !(1..=2).contains(&a.channels))
+                {
+                    return bad(format!(
+                        "app audio {} Hz x {} channels is outside 8000..=96000 Hz, 1..=2 channels",
+                        a.rate, a.channels
+                    ));
+                }
+            }
+            Source::File(path) if !path.is_file() => {
+                return Err(Error::SourceUnavailable(format!(
+                    "{} is not a readable file",
+                    path.display()
+                )));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_ladder() {
+        let c = SessionConfig::builder("rtmp://127.0.0.1/live/k")
+            .profile(StreamProfile::P720)
+            .build()
+            .unwrap();
+        assert_eq!((c.video_kbps, c.fps, c.audio_kbps), (1800, 30, 64));
+        assert_eq!(StreamProfile::P270.size(), (480, 270));
+        assert_eq!(
+            "540p".parse::<StreamProfile>().unwrap(),
+            StreamProfile::P540
+        );
+        assert!("1080p".parse::<StreamProfile>().is_err());
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        let b = || SessionConfig::builder("rtmp://127.0.0.1/live/k");
+        assert!(matches!(b().fps(0).build(), Err(Error::InvalidConfig(_))));
+        assert!(matches!(
+            b().video_kbps(10).build(),
+            Err(Error::InvalidConfig(_))
+        ));
+        let app = Source::App {
+            video: AppVideoFormat {
+                format: PixelFormat::I420,
+                width: 0,
+                height: 480,
+            },
+            audio: None,
+        };
+        assert!(matches!(
+            b().source(app).build(),
+            Err(Error::InvalidFrame(_))
+        ));
+        let missing = Source::File("/nonexistent/clip.mp4".into());
+        assert!(matches!(
+            b().source(missing).build(),
+            Err(Error::SourceUnavailable(_))
+        ));
+    }
+}

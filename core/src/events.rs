@@ -1,0 +1,91 @@
+//! Session states, live statistics and the events delivered to subscribers.
+
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use crate::error::Error;
+
+/// Where a live session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionState {
+    /// Built, not started.
+    Idle,
+    /// Pipeline running, waiting for the ingest to accept media.
+    Connecting,
+    /// Media is reaching the ingest.
+    Live,
+    /// Stop requested: draining (end-of-stream) so the ingest and recording close cleanly.
+    Ending,
+    /// Stopped cleanly.
+    Ended,
+    /// Stopped by an error (see the preceding [`SessionEvent::Error`]).
+    Failed,
+}
+
+impl SessionState {
+    /// True for `Ended` and `Failed`, after which nothing changes.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, SessionState::Ended | SessionState::Failed)
+    }
+}
+
+/// Statistics of the last second, emitted once per second while the pipeline runs.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LiveStats {
+    /// Time since the session started.
+    pub uptime: Duration,
+    /// Frames per second entering the pipeline from the source.
+    pub input_fps: f64,
+    /// Frames per second leaving the video encoder.
+    pub output_fps: f64,
+    /// Encoded video bitrate, kbit/s.
+    pub video_kbps: f64,
+    /// Encoded audio bitrate, kbit/s.
+    pub audio_kbps: f64,
+    /// Bytes written to the ingest connection since the start.
+    pub bytes_sent: u64,
+    /// Frames dropped since the start (app queue full, rate adaptation).
+    pub dropped_frames: u64,
+    /// Frames encoded since the start.
+    pub frames_encoded: u64,
+}
+
+/// Something that happened in a session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    /// The state changed.
+    StateChanged {
+        from: SessionState,
+        to: SessionState,
+    },
+    /// The statistics of the last second.
+    Stats(LiveStats),
+    /// An error; fatal ones are followed by `StateChanged { to: Failed }`.
+    Error(Error),
+}
+
+/// Capacity of the event channel; a subscriber further behind than this loses the oldest events.
+const EVENT_CAPACITY: usize = 256;
+
+/// Fan-out of events to any number of subscribers; sending never blocks and never holds a lock.
+#[derive(Debug, Clone)]
+pub(crate) struct EventHub {
+    tx: broadcast::Sender<SessionEvent>,
+}
+
+impl EventHub {
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(EVENT_CAPACITY);
+        EventHub { tx }
+    }
+
+    pub fn emit(&self, event: SessionEvent) {
+        // No subscriber is not an error: events are informational.
+        let _ = self.tx.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<SessionEvent> {
+        self.tx.subscribe()
+    }
+}

@@ -1,0 +1,37 @@
+//! FieldCast core: capture, encode and publish a live stream from a phone or a desktop.
+//!
+//! ```no_run
+//! use fieldcast_core::{LiveSession, SessionConfig, StreamProfile};
+//! let config = SessionConfig::builder("rtmp://127.0.0.1:1935/live/farm")
+//!     .profile(StreamProfile::P480)
+//!     .build()?;
+//! let session = LiveSession::new(config)?;
+//! let mut events = session.subscribe();
+//! session.start()?;
+//! std::thread::sleep(std::time::Duration::from_secs(10));
+//! session.stop();
+//! session.wait(None)?;
+//! # Ok::<(), fieldcast_core::Error>(())
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod frame;
+pub mod media;
+pub mod probe;
+pub mod receiver;
+pub mod session;
+pub mod state;
+pub mod uplink;
+
+pub use config::{
+    AppAudioFormat, AppVideoFormat, EncoderPreference, RecordConfig, SessionConfig, Source,
+    StreamProfile,
+};
+pub use error::{Error, Result};
+pub use events::{LiveStats, SessionEvent, SessionState};
+pub use frame::{FrameError, PixelFormat, VideoFrame};
+pub use media::sources::PushOutcome;
+pub use probe::LatencyReport;
+pub use session::LiveSession;

@@ -1,0 +1,7 @@
+//! The media path: sources, encoders and the GStreamer graph.
+
+pub(crate) mod bus;
+pub mod elements;
+pub mod encoders;
+pub(crate) mod pipeline;
+pub mod sources;

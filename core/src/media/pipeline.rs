@@ -1,0 +1,233 @@
+//! The media graph: source -> convert/scale -> H.264 / AAC -> tee -> live output (+ recording).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+
+use super::elements::make;
+use super::encoders::{
+    VideoEncoderKind, choose_video_encoder, make_audio_encoder, make_video_encoder,
+};
+use super::sources::{AppInput, add_source, link_err};
+use crate::config::{RecordConfig, SessionConfig, Source};
+use crate::error::{Error, Result};
+use crate::probe;
+use crate::uplink::sinks::add_live_branch;
+
+/// Sample rate of the encoded audio (AAC in FLV wants 44.1 kHz).
+const AUDIO_RATE: i32 = 44_100;
+
+/// Counters updated by pad probes on the streaming threads and read once per second.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub input_frames: AtomicU64,
+    pub output_frames: AtomicU64,
+    pub video_bytes: AtomicU64,
+    pub audio_bytes: AtomicU64,
+}
+
+/// A built, not yet started pipeline and the handles the session needs.
+pub(crate) struct MediaPipeline {
+    pub pipeline: gst::Pipeline,
+    pub counters: Arc<Counters>,
+    pub live_sink: gst::Element,
+    pub app: Option<AppInput>,
+    pub encoder_kind: VideoEncoderKind,
+    pub videorate: Option<gst::Element>,
+}
+
+/// Builds the whole graph for a configuration.
+pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
+    let pipeline = gst::Pipeline::with_name("fieldcast");
+    let counters = Arc::new(Counters::default());
+    let size = config.profile.size();
+    let source = add_source(&pipeline, &config.source, size, config.fps)?;
+
+    // Video: [clocksync] [videorate] videoconvert videoscale caps queue encoder h264parse caps tee
+    let mut chain: Vec<gst::Element> = vec![source.video.clone()];
+    if source.needs_pacing {
+        chain.push(make("clocksync", "video-pace")?);
+    }
+    let videorate = if source.needs_rate {
+        let rate = make("videorate", "video-rate")?;
+        chain.push(rate.clone());
+        Some(rate)
+    } else {
+        None
+    };
+    let convert = make("videoconvert", "video-convert")?;
+    let scale = make("videoscale", "video-scale")?;
+    scale.set_property("add-borders", true);
+    let raw_caps = make("capsfilter", "video-raw-caps")?;
+    raw_caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", size.0 as i32)
+            .field("height", size.1 as i32)
+            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+            .field("framerate", gst::Fraction::new(config.fps as i32, 1))
+            .build(),
+    );
+    let encode_queue = make("queue", "video-encode-queue")?;
+    let encoder_kind = choose_video_encoder(config.encoder)?;
+    let encoder = make_video_encoder(encoder_kind, config)?;
+    let parse = make("h264parse", "video-parse")?;
+    parse.set_property("config-interval", -1i32);
+    let h264_caps = make("capsfilter", "video-h264-caps")?;
+    h264_caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "au")
+            .build(),
+    );
+    let video_tee = make("tee", "video-tee")?;
+    chain.extend([
+        convert,
+        scale,
+        raw_caps.clone(),
+        encode_queue,
+        encoder.clone(),
+        parse,
+        h264_caps,
+        video_tee.clone(),
+    ]);
+    pipeline.add_many(&chain[1..]).map_err(link_err)?;
+    gst::Element::link_many(&chain).map_err(link_err)?;
+
+    // Audio: [clocksync] audioconvert audioresample caps queue aac aacparse tee
+    let mut achain: Vec<gst::Element> = vec![source.audio.clone()];
+    if source.needs_pacing {
+        achain.push(make("clocksync", "audio-pace")?);
+    }
+    let audio_caps = make("capsfilter", "audio-raw-caps")?;
+    audio_caps.set_property(
+        "caps",
+        gst::Caps::builder("audio/x-raw")
+            .field("rate", AUDIO_RATE)
+            .field("channels", 1i32)
+            .build(),
+    );
+    let audio_encoder = make_audio_encoder(config.audio_kbps)?;
+    let audio_tee = make("tee", "audio-tee")?;
+    achain.extend([
+        make("audioconvert", "audio-convert")?,
+        make("audioresample", "audio-resample")?,
+        audio_caps,
+        make("queue", "audio-encode-queue")?,
+        audio_encoder.clone(),
+        make("aacparse", "audio-parse")?,
+        audio_tee.clone(),
+    ]);
+    pipeline.add_many(&achain[1..]).map_err(link_err)?;
+    gst::Element::link_many(&achain).map_err(link_err)?;
+
+    let live_sink = add_live_branch(&pipeline, &config.target, &video_tee, &audio_tee)?;
+    if let Some(record) = &config.record {
+        add_record_branch(&pipeline, record, &video_tee, &audio_tee)?;
+    }
+
+    count_buffers(&source.video, &counters, |c, _| {
+        c.input_frames.fetch_add(1, Ordering::Relaxed);
+    });
+    count_buffers(&encoder, &counters, |c, bytes| {
+        c.output_frames.fetch_add(1, Ordering::Relaxed);
+        c.video_bytes.fetch_add(bytes, Ordering::Relaxed);
+    });
+    count_buffers(&audio_encoder, &counters, |c, bytes| {
+        c.audio_bytes.fetch_add(bytes, Ordering::Relaxed);
+    });
+    if matches!(
+        config.source,
+        Source::Test {
+            latency_stamp: true
+        }
+    ) {
+        stamp_capture_time(&raw_caps, size)?;
+    }
+
+    Ok(MediaPipeline {
+        pipeline,
+        counters,
+        live_sink,
+        app: source.app,
+        encoder_kind,
+        videorate,
+    })
+}
+
+/// Records the encoded streams into MP4 segments, independent of the live output.
+fn add_record_branch(
+    pipeline: &gst::Pipeline,
+    record: &RecordConfig,
+    video_tee: &gst::Element,
+    audio_tee: &gst::Element,
+) -> Result<()> {
+    std::fs::create_dir_all(&record.dir)
+        .map_err(|e| Error::Recording(format!("cannot create {}: {e}", record.dir.display())))?;
+    let mux = make("splitmuxsink", "rec-sink")?;
+    mux.set_property(
+        "location",
+        record
+            .dir
+            .join("fieldcast-%05d.mp4")
+            .to_string_lossy()
+            .as_ref(),
+    );
+    mux.set_property("max-size-time", record.segment_secs as u64 * 1_000_000_000);
+    let vq = make("queue", "rec-video-queue")?;
+    let aq = make("queue", "rec-audio-queue")?;
+    pipeline.add_many([&mux, &vq, &aq]).map_err(link_err)?;
+    video_tee.link(&vq).map_err(link_err)?;
+    audio_tee.link(&aq).map_err(link_err)?;
+    vq.link_pads(Some("src"), &mux, Some("video"))
+        .map_err(link_err)?;
+    aq.link_pads(Some("src"), &mux, Some("audio_%u"))
+        .map_err(link_err)?;
+    Ok(())
+}
+
+/// Adds a buffer probe on `element`'s src pad calling `f(counters, buffer size)`.
+fn count_buffers(element: &gst::Element, counters: &Arc<Counters>, f: fn(&Counters, u64)) {
+    let counters = counters.clone();
+    if let Some(pad) = element.static_pad("src") {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(buffer)) = &info.data {
+                f(&counters, buffer.size() as u64);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+}
+
+/// Paints the capture wall-clock time into every frame leaving `element` (the latency probe).
+fn stamp_capture_time(element: &gst::Element, size: (u32, u32)) -> Result<()> {
+    if !probe::fits(size.0 as usize, size.1 as usize) {
+        return Err(Error::InvalidConfig(
+            "the latency stamp needs at least 256x64 pixels".into(),
+        ));
+    }
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, size.0, size.1)
+        .build()
+        .map_err(link_err)?;
+    let pad = element.static_pad("src").expect("capsfilter has a src pad");
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info_probe| {
+        if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info_probe.data {
+            let buffer = buffer.make_mut();
+            if let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info)
+            {
+                let stride = frame.plane_stride()[0] as usize;
+                if let Ok(luma) = frame.plane_data_mut(0) {
+                    probe::paint(luma, stride, probe::now_ms());
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
+}

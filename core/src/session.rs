@@ -1,0 +1,349 @@
+//! `LiveSession`: runs one live stream from start to end, reporting state, stats and errors.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use tokio::sync::broadcast;
+
+use crate::config::SessionConfig;
+use crate::error::{Error, Result};
+use crate::events::{EventHub, LiveStats, SessionEvent, SessionState};
+use crate::frame::{FrameError, VideoFrame};
+use crate::media::elements;
+use crate::media::encoders::VideoEncoderKind;
+use crate::media::pipeline::{self, MediaPipeline};
+use crate::media::sources::PushOutcome;
+use crate::state::{StateInput, step};
+use crate::uplink::sinks;
+
+/// How long a stop may take to drain before the pipeline is torn down anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
+/// How often the monitor thread wakes to check the bus and the sink.
+const POLL: Duration = Duration::from_millis(50);
+
+/// One live stream. Create it with [`LiveSession::new`], subscribe, then [`LiveSession::start`].
+pub struct LiveSession {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SessionConfig,
+    media: MediaPipeline,
+    events: EventHub,
+    status: Mutex<Status>,
+    changed: Condvar,
+    monitor: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Status {
+    state: SessionState,
+    started: Option<Instant>,
+    ending_since: Option<Instant>,
+    error: Option<Error>,
+    stats: LiveStats,
+}
+
+impl LiveSession {
+    /// Builds the pipeline for `config`; fails fast on missing elements and unusable sources.
+    pub fn new(config: SessionConfig) -> Result<Self> {
+        elements::init()?;
+        config.validate()?;
+        let media = pipeline::build(&config)?;
+        Ok(LiveSession {
+            inner: Arc::new(Inner {
+                config,
+                media,
+                events: EventHub::new(),
+                status: Mutex::new(Status {
+                    state: SessionState::Idle,
+                    started: None,
+                    ending_since: None,
+                    error: None,
+                    stats: LiveStats::default(),
+                }),
+                changed: Condvar::new(),
+                monitor: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// A new receiver of every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<SessionEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> SessionState {
+        self.inner.status().state
+    }
+
+    /// The most recent one-second statistics.
+    pub fn stats(&self) -> LiveStats {
+        self.inner.status().stats
+    }
+
+    /// The configuration the session runs with.
+    pub fn config(&self) -> &SessionConfig {
+        &self.inner.config
+    }
+
+    /// The H.264 encoder in use.
+    pub fn encoder(&self) -> VideoEncoderKind {
+        self.inner.media.encoder_kind
+    }
+
+    /// Starts capturing, encoding and connecting; returns at once (state `Connecting`).
+    pub fn start(&self) -> Result<()> {
+        self.inner.transition(StateInput::Start, "start")?;
+        self.inner.status().started = Some(Instant::now());
+        let inner = self.inner.clone();
+        let handle = std::thread::Builder::new()
+            .name("fieldcast-monitor".into())
+            .spawn(move || inner.monitor())
+            .map_err(|e| Error::io("cannot start the session thread", &e))?;
+        *self.inner.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        if let Err(e) = self.inner.media.pipeline.set_state(gst::State::Playing) {
+            // The reason is on the bus; the monitor turns it into a typed error.
+            log::debug!("pipeline refused PLAYING: {e}");
+        }
+        Ok(())
+    }
+
+    /// Asks the session to end: sends end-of-stream so the ingest and recording close cleanly.
+    /// Returns at once; use [`LiveSession::wait`] to wait for `Ended`.
+    pub fn stop(&self) {
+        let state = self.state();
+        if state == SessionState::Idle {
+            let _ = self.inner.transition(StateInput::StopRequested, "stop");
+            return;
+        }
+        if self
+            .inner
+            .transition(StateInput::StopRequested, "stop")
+            .is_ok()
+        {
+            self.inner.status().ending_since = Some(Instant::now());
+            match &self.inner.media.app {
+                Some(app) => app.end_of_stream(),
+                None => {
+                    self.inner.media.pipeline.send_event(gst::event::Eos::new());
+                }
+            }
+        }
+    }
+
+    /// Blocks until the session has ended or failed, or `timeout` passes; returns the final state,
+    /// or the error that failed it.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<SessionState> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut status = self.inner.status();
+        while !status.state.is_terminal() {
+            let wait = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) => left,
+                    None => return Ok(status.state),
+                },
+                None => Duration::from_secs(3600),
+            };
+            status = self
+                .inner
+                .changed
+                .wait_timeout(status, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        match (&status.state, &status.error) {
+            (SessionState::Failed, Some(e)) => Err(e.clone()),
+            (state, _) => Ok(*state),
+        }
+    }
+
+    /// Pushes one app video frame; never blocks. `Dropped` means the encoder is behind.
+    pub fn push_video_frame(&self, frame: &VideoFrame<'_>) -> Result<PushOutcome> {
+        self.app_input()?.push_video(frame)
+    }
+
+    /// Pushes interleaved S16LE audio captured at `timestamp_us` (same clock as the video).
+    pub fn push_audio(&self, data: &[u8], timestamp_us: Option<u64>) -> Result<PushOutcome> {
+        self.app_input()?.push_audio(data, timestamp_us)
+    }
+
+    fn app_input(&self) -> Result<&crate::media::sources::AppInput> {
+        let state = self.state();
+        if !matches!(state, SessionState::Connecting | SessionState::Live) {
+            return Err(Error::InvalidState {
+                state,
+                action: "push media",
+            });
+        }
+        self.inner
+            .media
+            .app
+            .as_ref()
+            .ok_or_else(|| FrameError::NotAppSource(self.inner.config.source.label()).into())
+    }
+}
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        if !self.state().is_terminal() {
+            self.stop();
+            let _ = self.wait(Some(DRAIN_TIMEOUT + Duration::from_secs(2)));
+        }
+        if let Some(handle) = self
+            .inner
+            .monitor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = handle.join();
+        }
+        let _ = self.inner.media.pipeline.set_state(gst::State::Null);
+    }
+}
+
+impl Inner {
+    fn status(&self) -> MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies a state-machine input; emits the change after the lock is released.
+    fn transition(&self, input: StateInput, action: &'static str) -> Result<SessionState> {
+        let (from, to) = {
+            let mut status = self.status();
+            let from = status.state;
+            let to = step(from, input).ok_or(Error::InvalidState {
+                state: from,
+                action,
+            })?;
+            status.state = to;
+            (from, to)
+        };
+        self.changed.notify_all();
+        self.events.emit(SessionEvent::StateChanged { from, to });
+        Ok(to)
+    }
+
+    fn fail(&self, error: Error) {
+        log::error!("{error}");
+        self.status().error = Some(error.clone());
+        self.events.emit(SessionEvent::Error(error));
+        let _ = self.transition(StateInput::Fatal, "fail");
+    }
+
+    /// The session thread: bus messages, connection detection, stats, drain timeout.
+    fn monitor(self: Arc<Self>) {
+        let bus = self.media.pipeline.bus().expect("a pipeline has a bus");
+        let mut meter = StatsMeter::new(self.status().started.unwrap_or_else(Instant::now));
+        loop {
+            if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(POLL.as_millis() as u64))
+            {
+                match msg.view() {
+                    gst::MessageView::Eos(_) => {
+                        let _ = self.transition(StateInput::Drained, "finish");
+                    }
+                    gst::MessageView::Error(err) => {
+                        let state = self.status().state;
+                        self.fail(crate::media::bus::classify(
+                            &err,
+                            state,
+                            &self.config.target,
+                        ));
+                    }
+                    gst::MessageView::Warning(w) => log::warn!(
+                        "{}: {}",
+                        w.src().map(|s| s.name()).unwrap_or_default(),
+                        w.error()
+                    ),
+                    _ => {}
+                }
+            }
+            let (state, ending_since) = {
+                let s = self.status();
+                (s.state, s.ending_since)
+            };
+            if state.is_terminal() {
+                break;
+            }
+            if state == SessionState::Connecting && sinks::bytes_sent(&self.media.live_sink) > 0 {
+                let _ = self.transition(StateInput::Connected, "connect");
+            }
+            if let Some(stats) = meter.tick(&self.media) {
+                self.status().stats = stats;
+                self.events.emit(SessionEvent::Stats(stats));
+            }
+            if ending_since.is_some_and(|t| t.elapsed() > DRAIN_TIMEOUT) {
+                log::warn!("end-of-stream did not drain in {DRAIN_TIMEOUT:?}; stopping anyway");
+                let _ = self.transition(StateInput::Drained, "finish");
+                break;
+            }
+        }
+        let _ = self.media.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// Turns the running counters into per-second statistics.
+struct StatsMeter {
+    started: Instant,
+    last: Instant,
+    last_frames_in: u64,
+    last_frames_out: u64,
+    last_video_bytes: u64,
+    last_audio_bytes: u64,
+}
+
+impl StatsMeter {
+    fn new(started: Instant) -> Self {
+        StatsMeter {
+            started,
+            last: started,
+            last_frames_in: 0,
+            last_frames_out: 0,
+            last_video_bytes: 0,
+            last_audio_bytes: 0,
+        }
+    }
+
+    /// Returns stats once a second has passed since the previous ones.
+    fn tick(&mut self, media: &MediaPipeline) -> Option<LiveStats> {
+        let now = Instant::now();
+        let secs = now.duration_since(self.last).as_secs_f64();
+        if secs < 1.0 {
+            return None;
+        }
+        let c = &media.counters;
+        let frames_in = c.input_frames.load(Ordering::Relaxed);
+        let frames_out = c.output_frames.load(Ordering::Relaxed);
+        let video_bytes = c.video_bytes.load(Ordering::Relaxed);
+        let audio_bytes = c.audio_bytes.load(Ordering::Relaxed);
+        let app_dropped = media
+            .app
+            .as_ref()
+            .map_or(0, |a| a.dropped.load(Ordering::Relaxed));
+        let rate_dropped = media
+            .videorate
+            .as_ref()
+            .map_or(0, |r| r.property::<u64>("drop"));
+        let stats = LiveStats {
+            uptime: now.duration_since(self.started),
+            input_fps: (frames_in - self.last_frames_in) as f64 / secs,
+            output_fps: (frames_out - self.last_frames_out) as f64 / secs,
+            video_kbps: (video_bytes - self.last_video_bytes) as f64 * 8.0 / 1000.0 / secs,
+            audio_kbps: (audio_bytes - self.last_audio_bytes) as f64 * 8.0 / 1000.0 / secs,
+            bytes_sent: sinks::bytes_sent(&media.live_sink),
+            dropped_frames: app_dropped + rate_dropped,
+            frames_encoded: frames_out,
+        };
+        self.last = now;
+        self.last_frames_in = frames_in;
+        self.last_frames_out = frames_out;
+        self.last_video_bytes = video_bytes;
+        self.last_audio_bytes = audio_bytes;
+        Some(stats)
+    }
+}

@@ -1,0 +1,192 @@
+//! A local nginx-rtmp ingest on a free loopback port, from a config written to its own temp dir.
+
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The nginx binary and the RTMP module Debian installs.
+const NGINX: &str = "/usr/sbin/nginx";
+const RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+/// How long the ingest may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the ingest could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// nginx or its RTMP module is not installed.
+    #[error("{0} is missing: install the Debian packages nginx and libnginx-mod-rtmp")]
+    NotInstalled(&'static str),
+    /// Writing the config or starting the process failed.
+    #[error("cannot start nginx: {0}")]
+    Io(#[from] std::io::Error),
+    /// nginx exited or did not listen in time; carries its error log.
+    #[error("nginx did not start listening on {addr}: {log}")]
+    NotListening { addr: SocketAddr, log: String },
+}
+
+/// A running nginx-rtmp ingest; stopped (by its PID) when dropped.
+pub struct LocalIngest {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl LocalIngest {
+    /// Starts nginx-rtmp on a free loopback port with application `live`, recording every
+    /// published stream to `<dir>/<stream key>.flv` so what arrived can be read back.
+    pub fn start() -> Result<Self, IngestError> {
+        for (path, what) in [(NGINX, "nginx"), (RTMP_MODULE, "the nginx RTMP module")] {
+            if !Path::new(path).exists() {
+                return Err(IngestError::NotInstalled(what));
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("fieldcast-ingest-")
+            .tempdir()?;
+        let port = free_port()?;
+        std::fs::create_dir_all(dir.path().join("recordings"))?;
+        let conf = dir.path().join("nginx.conf");
+        std::fs::write(&conf, config(dir.path(), port))?;
+        let child = Command::new(NGINX)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf)
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut ingest = LocalIngest {
+            child: Some(child),
+            port,
+            dir,
+        };
+        ingest.wait_listening()?;
+        Ok(ingest)
+    }
+
+    fn wait_listening(&mut self) -> Result<(), IngestError> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+                .is_some();
+            if exited {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut log =
+            std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default();
+        if let Some(stderr) = self.child.as_mut().and_then(|c| c.stderr.as_mut()) {
+            let _ = stderr.read_to_string(&mut log);
+        }
+        self.stop();
+        Err(IngestError::NotListening { addr, log })
+    }
+
+    /// The loopback port nginx listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The publish (and play) URL for a stream key, e.g. `rtmp://127.0.0.1:PORT/live/KEY`.
+    pub fn url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{key}", self.port)
+    }
+
+    /// Where nginx records the stream published under `key`.
+    pub fn recording(&self, key: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("recordings")
+            .join(format!("{key}.flv"))
+    }
+
+    /// nginx's error log, for diagnostics.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// The nginx process id, e.g. to kill it in a test.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Stops nginx (SIGTERM, then SIGKILL after 3 s) and reaps it.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Kills nginx at once (SIGKILL), as a crashed or vanished server.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for LocalIngest {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port the OS reports free on loopback.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+fn config(dir: &Path, port: u16) -> String {
+    format!(
+        r#"load_module {RTMP_MODULE};
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 256; }}
+rtmp {{
+    server {{
+        listen 127.0.0.1:{port};
+        chunk_size 4096;
+        application live {{
+            live on;
+            idle_streams off;
+            drop_idle_publisher 10s;
+            record all;
+            record_path {dir}/recordings;
+            record_unique off;
+        }}
+    }}
+}}
+"#,
+        dir = dir.display()
+    )
+}
