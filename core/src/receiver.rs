@@ -11,7 +11,8 @@ use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::media::elements::{init, is_available, missing};
+use crate::media::elements::{init, is_available, make, missing};
+use crate::media::sources::link_err;
 use crate::probe::{self, LatencyReport};
 use crate::uplink::target::IngestTarget;
 
@@ -20,35 +21,67 @@ use crate::uplink::target::IngestTarget;
 pub fn measure_latency(url: &str, duration: Duration) -> Result<LatencyReport> {
     init()?;
     let target = IngestTarget::parse(url)?;
-    let (source, demux) = match &target {
-        IngestTarget::Rtmp { url, .. } => (format!("rtmp2src location=\"{url}\""), "flvdemux"),
-        IngestTarget::Srt { uri } => (format!("srtsrc uri=\"{uri}\""), "tsdemux"),
+    let (source_factory, source_property, location, demux_factory) = match target {
+        IngestTarget::Rtmp { url, .. } => ("rtmp2src", "location", url, "flvdemux"),
+        IngestTarget::Srt { uri } => ("srtsrc", "uri", uri, "tsdemux"),
     };
     let needed = [
-        source.split(' ').next().unwrap_or_default(),
-        demux,
+        source_factory,
+        demux_factory,
         "h264parse",
         "avdec_h264",
         "appsink",
+        "fakesink",
     ];
     if let Some(m) = needed.iter().find(|f| !is_available(f)) {
         return Err(missing(m));
     }
-    let description = format!(
-        "{source} ! {demux} name=demux demux. ! queue ! h264parse ! avdec_h264 ! videoconvert ! \
-         video/x-raw,format=I420 ! appsink name=probe-sink sync=false"
+    let pipeline = gst::Pipeline::with_name("fieldcast-probe");
+    let source = make(source_factory, "probe-source")?;
+    source.set_property(source_property, location.as_str());
+    let demux = make(demux_factory, "probe-demux")?;
+    let video: Vec<gst::Element> = vec![
+        make("queue", "probe-video-queue")?,
+        make("h264parse", "probe-parse")?,
+        make("avdec_h264", "probe-decode")?,
+        make("videoconvert", "probe-convert")?,
+        make("capsfilter", "probe-caps")?,
+        make("appsink", "probe-sink")?,
+    ];
+    video[4].set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .build(),
     );
-    let pipeline = gst::parse::launch(&description)
-        .map_err(|e| Error::Pipeline {
-            element: "probe-receiver".into(),
-            message: e.to_string(),
-        })?
-        .downcast::<gst::Pipeline>()
-        .expect("a launch line with several elements is a pipeline");
-    let sink = pipeline
-        .by_name("probe-sink")
-        .and_downcast::<gst_app::AppSink>()
-        .expect("the launch line has an appsink");
+    video[5].set_property("sync", false);
+    video[5].set_property("async", false);
+    let audio = make("fakesink", "probe-audio-sink")?;
+    audio.set_property("sync", false);
+    // Neither sink waits for preroll: the demuxer would block on audio before video arrives.
+    audio.set_property("async", false);
+    pipeline
+        .add_many([&source, &demux, &audio])
+        .map_err(link_err)?;
+    pipeline.add_many(&video).map_err(link_err)?;
+    source.link(&demux).map_err(link_err)?;
+    gst::Element::link_many(&video).map_err(link_err)?;
+    // Pads appear whenever the stream announces them (audio often first): link each by kind.
+    let (video_in, audio_in) = (video[0].clone(), audio.clone());
+    demux.connect_pad_added(move |_, pad| {
+        let target = if pad.name().starts_with("video") {
+            &video_in
+        } else {
+            &audio_in
+        };
+        if let Some(sink) = target.static_pad("sink").filter(|p| !p.is_linked()) {
+            let _ = pad.link(&sink);
+        }
+    });
+    let sink = video[5]
+        .clone()
+        .downcast::<gst_app::AppSink>()
+        .expect("appsink is an AppSink");
     let samples = Arc::new(Mutex::new((Vec::<u64>::new(), 0usize)));
     let collected = samples.clone();
     sink.set_callbacks(

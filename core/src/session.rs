@@ -270,7 +270,9 @@ impl Inner {
             if state.is_terminal() {
                 break;
             }
-            if state == SessionState::Connecting && sinks::bytes_sent(&self.media.live_sink) > 0 {
+            if state == SessionState::Connecting
+                && sinks::media_flowing(&self.config.target, &self.media.live_sink)
+            {
                 let _ = self.transition(StateInput::Connected, "connect");
             }
             if let Some(stats) = meter.tick(&self.media) {

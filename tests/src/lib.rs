@@ -1,1 +1,128 @@
+//! Helpers shared by the end-to-end tests: the local ingest, running a session, reading media back.
 
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fieldcast_core::{Error, LiveSession, LiveStats, SessionConfig, SessionEvent, SessionState};
+pub use fieldcast_sandbox::{LocalIngest, MediaReport};
+use tokio::sync::broadcast::{Receiver, error::TryRecvError};
+
+/// Starts a local nginx-rtmp ingest, panicking with its log if it cannot.
+pub fn ingest() -> LocalIngest {
+    LocalIngest::start().unwrap_or_else(|e| panic!("local ingest: {e}"))
+}
+
+/// Waits up to `timeout` for an event matching `pred`; returns it, or `None` on timeout.
+pub fn wait_event(
+    rx: &mut Receiver<SessionEvent>,
+    timeout: Duration,
+    mut pred: impl FnMut(&SessionEvent) -> bool,
+) -> Option<SessionEvent> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match rx.try_recv() {
+            Ok(ev) if pred(&ev) => return Some(ev),
+            Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+            Err(TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(20)),
+            Err(TryRecvError::Closed) => return None,
+        }
+    }
+    None
+}
+
+/// True once the session reports `state` within `timeout`.
+pub fn wait_state(rx: &mut Receiver<SessionEvent>, state: SessionState, timeout: Duration) -> bool {
+    wait_event(
+        rx,
+        timeout,
+        |e| matches!(e, SessionEvent::StateChanged { to, .. } if *to == state),
+    )
+    .is_some()
+}
+
+/// The first error event within `timeout`.
+pub fn wait_error(rx: &mut Receiver<SessionEvent>, timeout: Duration) -> Option<Error> {
+    match wait_event(rx, timeout, |e| matches!(e, SessionEvent::Error(_))) {
+        Some(SessionEvent::Error(e)) => Some(e),
+        _ => None,
+    }
+}
+
+/// Goes live with `config`, stays live for `secs` after the ingest accepted media, stops cleanly,
+/// and returns the final statistics. Panics if it does not go live or does not end cleanly.
+pub fn run_live(config: SessionConfig, secs: f64) -> LiveStats {
+    let session = LiveSession::new(config).expect("session builds");
+    let mut rx = session.subscribe();
+    session.start().expect("session starts");
+    assert!(
+        wait_state(&mut rx, SessionState::Live, Duration::from_secs(10)),
+        "session did not go live"
+    );
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    session.stop();
+    let end = session
+        .wait(Some(Duration::from_secs(15)))
+        .expect("session ends without error");
+    assert_eq!(end, SessionState::Ended);
+    session.stats()
+}
+
+/// Reads back what a file holds, after giving the ingest a moment to close it.
+pub fn report(path: &Path) -> MediaReport {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match MediaReport::probe(path) {
+            Ok(r) if r.duration_secs > 0.0 => return r,
+            other if Instant::now() > deadline => {
+                panic!("cannot read {}: {other:?}", path.display())
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Asserts that `frames` is within `tolerance` (fraction) of `duration * fps`.
+pub fn assert_frame_count(frames: u64, duration_secs: f64, fps: f64, tolerance: f64) {
+    let expected = duration_secs * fps;
+    let off = (frames as f64 - expected).abs() / expected;
+    assert!(
+        off <= tolerance,
+        "{frames} frames in {duration_secs:.2} s at {fps} fps: {:.1}% off (allowed {:.1}%)",
+        off * 100.0,
+        tolerance * 100.0
+    );
+}
+
+/// Decodes frame `index` of a file and returns its mean (R, G, B).
+pub fn mean_rgb(path: &Path, index: u64) -> (f64, f64, f64) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-vf",
+            &format!("select=eq(n\\,{index})"),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success() && !out.stdout.is_empty(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n = (out.stdout.len() / 3) as f64;
+    let mut sum = (0.0, 0.0, 0.0);
+    for px in out.stdout.chunks_exact(3) {
+        sum.0 += px[0] as f64;
+        sum.1 += px[1] as f64;
+        sum.2 += px[2] as f64;
+    }
+    (sum.0 / n, sum.1 / n, sum.2 / n)
+}

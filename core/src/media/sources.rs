@@ -94,7 +94,7 @@ pub(crate) fn add_source(
             })
         }
         Source::File(path) => add_file_source(pipeline, path),
-        Source::App { video, audio } => add_app_source(pipeline, *video, *audio),
+        Source::App { video, audio } => add_app_source(pipeline, *video, *audio, fps),
     }
 }
 
@@ -131,6 +131,7 @@ fn add_file_source(pipeline: &gst::Pipeline, path: &Path) -> Result<SourceOutput
     // A file without sound still gets an audio track: silence, so players see H.264 + AAC.
     let pipeline_weak = pipeline.downgrade();
     let audio_entry = audio.clone();
+    let video_entry = video.clone();
     decode.connect_no_more_pads(move |_| {
         let Some(pipeline) = pipeline_weak.upgrade() else {
             return;
@@ -147,6 +148,7 @@ fn add_file_source(pipeline: &gst::Pipeline, path: &Path) -> Result<SourceOutput
         silence.set_property_from_str("wave", "silence");
         if pipeline.add(&silence).is_ok() && silence.link(&audio_entry).is_ok() {
             let _ = silence.sync_state_with_parent();
+            end_with_video(&video_entry, &silence);
         }
     });
     Ok(SourceOutputs {
@@ -156,6 +158,21 @@ fn add_file_source(pipeline: &gst::Pipeline, path: &Path) -> Result<SourceOutput
         needs_pacing: true,
         needs_rate: true,
     })
+}
+
+/// Ends the generated `silence` when the video passing `video` ends, so the file's end ends the session.
+fn end_with_video(video: &gst::Element, silence: &gst::Element) {
+    let silence = silence.downgrade();
+    let pad = video.static_pad("src").expect("videoconvert has a src pad");
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(ev)) = &info.data
+            && ev.type_() == gst::EventType::Eos
+            && let Some(silence) = silence.upgrade()
+        {
+            silence.send_event(gst::event::Eos::new());
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// Links decodebin's raw video / audio pads, as they appear, to the given entry elements.
@@ -189,6 +206,7 @@ fn add_app_source(
     pipeline: &gst::Pipeline,
     video: AppVideoFormat,
     audio: Option<AppAudioFormat>,
+    fps: u32,
 ) -> Result<SourceOutputs> {
     let vsrc = make("appsrc", "src-app-video")?
         .downcast::<gst_app::AppSrc>()
@@ -198,7 +216,8 @@ fn add_app_source(
             .field("format", video.format.gst_name())
             .field("width", video.width as i32)
             .field("height", video.height as i32)
-            .field("framerate", gst::Fraction::new(0, 1))
+            // Nominal rate; every frame carries its own capture timestamp.
+            .field("framerate", gst::Fraction::new(fps as i32, 1))
             .build(),
     ));
     configure_live_appsrc(&vsrc, APP_VIDEO_QUEUE_FRAMES);

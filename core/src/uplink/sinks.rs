@@ -71,6 +71,20 @@ pub(crate) fn add_live_branch(
     Ok(sink)
 }
 
+/// Bytes an RTMP connection writes before any media: handshake (C0+C1+C2 = 3073 bytes) and the
+/// connect / createStream / publish commands (well under 1 KiB).
+const RTMP_SETUP_BYTES: u64 = 4096;
+
+/// True once media bytes (not just the protocol set-up) have reached the ingest.
+pub(crate) fn media_flowing(target: &IngestTarget, sink: &gst::Element) -> bool {
+    let setup = match target {
+        IngestTarget::Rtmp { .. } => RTMP_SETUP_BYTES,
+        // srtsink counts payload only; the SRT handshake is not in `bytes-sent-total`.
+        IngestTarget::Srt { .. } => 0,
+    };
+    bytes_sent(sink) > setup
+}
+
 /// Bytes the sink has written to the network so far, from its `stats` structure.
 pub(crate) fn bytes_sent(sink: &gst::Element) -> u64 {
     let stats = sink.property::<Option<gst::Structure>>("stats");

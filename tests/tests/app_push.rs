@@ -1,0 +1,148 @@
+//! App-pushed frames: N solid-colour frames pushed from Rust arrive as N (+-1) frames of that colour.
+
+use std::time::{Duration, Instant};
+
+use fieldcast_core::*;
+use fieldcast_tests::*;
+
+const FPS: u64 = 30;
+
+/// One solid frame of a format, with row padding where `padded` (strides wider than the row).
+fn solid_frame(
+    format: PixelFormat,
+    w: u32,
+    h: u32,
+    rgb: (u8, u8, u8),
+    padded: bool,
+) -> (Vec<u8>, Vec<u32>) {
+    let (r, g, b) = (rgb.0 as f64, rgb.1 as f64, rgb.2 as f64);
+    // BT.601 limited range, what players assume for SD/HD H.264 without colour metadata.
+    let y = (16.0 + 0.257 * r + 0.504 * g + 0.098 * b).round() as u8;
+    let u = (128.0 - 0.148 * r - 0.291 * g + 0.439 * b).round() as u8;
+    let v = (128.0 + 0.439 * r - 0.368 * g - 0.071 * b).round() as u8;
+    let pad = if padded { 64 } else { 0 };
+    let plane = |row: u32, rows: u32, fill: &[u8], stride: u32| -> Vec<u8> {
+        let mut out = Vec::new();
+        for _ in 0..rows {
+            out.extend(fill.iter().copied().cycle().take(row as usize));
+            out.extend(std::iter::repeat_n(0xEE, (stride - row) as usize));
+        }
+        out
+    };
+    match format {
+        PixelFormat::I420 => {
+            let (sy, sc) = (w + pad, w / 2 + pad / 2);
+            let mut data = plane(w, h, &[y], sy);
+            data.extend(plane(w / 2, h / 2, &[u], sc));
+            data.extend(plane(w / 2, h / 2, &[v], sc));
+            (data, vec![sy, sc, sc])
+        }
+        PixelFormat::Nv12 => {
+            let s = w + pad;
+            let mut data = plane(w, h, &[y], s);
+            data.extend(plane(w, h / 2, &[u, v], s));
+            (data, vec![s, s])
+        }
+        PixelFormat::Rgba => {
+            let s = w * 4 + pad;
+            (plane(w * 4, h, &[rgb.0, rgb.1, rgb.2, 255], s), vec![s])
+        }
+    }
+}
+
+fn push_solid_frames(
+    format: PixelFormat,
+    frames: u64,
+    rgb: (u8, u8, u8),
+    with_audio: bool,
+    key: &str,
+) {
+    let (w, h) = (320, 180);
+    let ingest = ingest();
+    let audio = with_audio.then_some(AppAudioFormat {
+        rate: 48_000,
+        channels: 2,
+    });
+    let config = SessionConfig::builder(ingest.url(key))
+        .profile(StreamProfile::P360)
+        .source(Source::App {
+            video: AppVideoFormat {
+                format,
+                width: w,
+                height: h,
+            },
+            audio,
+        })
+        .build()
+        .unwrap();
+    let session = LiveSession::new(config).unwrap();
+    let mut rx = session.subscribe();
+    session.start().unwrap();
+    let (data, strides) = solid_frame(format, w, h, rgb, true);
+    let tone: Vec<u8> = (0..48_000 / FPS * 2)
+        .flat_map(|i| (((i as f64 * 0.06).sin() * 3000.0) as i16).to_le_bytes())
+        .collect();
+    let start = Instant::now();
+    for i in 0..frames {
+        let ts = i * 1_000_000 / FPS;
+        let frame = VideoFrame {
+            format,
+            width: w,
+            height: h,
+            strides: &strides,
+            data: &data,
+            timestamp_us: Some(ts),
+        };
+        assert_eq!(
+            session.push_video_frame(&frame).unwrap(),
+            PushOutcome::Queued,
+            "frame {i}"
+        );
+        if with_audio {
+            session.push_audio(&tone, Some(ts)).unwrap();
+        }
+        let next = Duration::from_micros((i + 1) * 1_000_000 / FPS);
+        std::thread::sleep(next.saturating_sub(start.elapsed()));
+    }
+    assert!(
+        wait_state(&mut rx, SessionState::Live, Duration::from_secs(1))
+            || session.state() == SessionState::Live
+    );
+    session.stop();
+    assert_eq!(
+        session.wait(Some(Duration::from_secs(15))).unwrap(),
+        SessionState::Ended
+    );
+    assert_eq!(session.stats().dropped_frames, 0);
+
+    let path = ingest.recording(key);
+    let r = report(&path);
+    let video = r.stream("video").unwrap();
+    assert_eq!(video.size, Some((640, 360)));
+    assert!(r.stream("audio").is_some());
+    assert!(
+        video.frames.abs_diff(frames) <= 1,
+        "pushed {frames} frames, the ingest received {}",
+        video.frames
+    );
+    let got = mean_rgb(&path, frames / 2);
+    let want = (rgb.0 as f64, rgb.1 as f64, rgb.2 as f64);
+    let dist =
+        ((got.0 - want.0).powi(2) + (got.1 - want.1).powi(2) + (got.2 - want.2).powi(2)).sqrt();
+    assert!(dist < 25.0, "decoded colour {got:?}, pushed {want:?}");
+}
+
+#[test]
+fn i420_frames_with_padded_strides_arrive_whole() {
+    push_solid_frames(PixelFormat::I420, 90, (200, 30, 40), true, "i420");
+}
+
+#[test]
+fn nv12_frames_arrive_whole() {
+    push_solid_frames(PixelFormat::Nv12, 60, (30, 60, 200), true, "nv12");
+}
+
+#[test]
+fn rgba_frames_without_audio_arrive_whole() {
+    push_solid_frames(PixelFormat::Rgba, 60, (40, 180, 60), false, "rgba");
+}
