@@ -173,6 +173,9 @@ impl LiveSession {
     }
 
     fn app_input(&self) -> Result<&crate::media::sources::AppInput> {
+        let app = self.inner.media.app.as_ref().ok_or_else(|| {
+            Error::from(FrameError::NotAppSource(self.inner.config.source.label()))
+        })?;
         let state = self.state();
         if !matches!(state, SessionState::Connecting | SessionState::Live) {
             return Err(Error::InvalidState {
@@ -180,11 +183,7 @@ impl LiveSession {
                 action: "push media",
             });
         }
-        self.inner
-            .media
-            .app
-            .as_ref()
-            .ok_or_else(|| FrameError::NotAppSource(self.inner.config.source.label()).into())
+        Ok(app)
     }
 }
 

@@ -17,7 +17,10 @@ pub(crate) fn classify(
         .src()
         .map(|s| s.path_string().to_string())
         .unwrap_or_default();
-    let element = path.rsplit('/').next().unwrap_or("pipeline").to_string();
+    let element = err
+        .src()
+        .map(|s| s.name().to_string())
+        .unwrap_or_else(|| "pipeline".into());
     let mut message = err.error().message().to_string();
     if let Some(debug) = err.debug() {
         // The last line of the debug text usually carries the OS-level reason.
@@ -40,7 +43,7 @@ pub(crate) fn classify(
         }
     } else if element.starts_with("rec-") {
         Error::Recording(message)
-    } else if path.contains("/src-") {
+    } else if path.contains(":src-") {
         Error::SourceUnavailable(message)
     } else {
         Error::Pipeline { element, message }
