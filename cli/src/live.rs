@@ -222,7 +222,7 @@ impl StatusLine {
         );
         match &self.bar {
             Some(bar) => bar.set_message(line),
-            None if !self.quiet && s.uptime.as_secs() % 5 == 0 => eprintln!("{line}"),
+            None if !self.quiet && s.uptime.as_secs().is_multiple_of(5) => eprintln!("{line}"),
             None => {}
         }
     }

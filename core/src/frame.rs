@@ -182,7 +182,7 @@ pub(crate) fn check_dimensions(
         || height == 0
         || width > MAX_WIDTH
         || height > MAX_HEIGHT
-        || (yuv && (width % 2 != 0 || height % 2 != 0))
+        || (yuv && (!width.is_multiple_of(2) || !height.is_multiple_of(2)))
     {
         return Err(FrameError::BadDimensions { width, height });
     }
@@ -192,7 +192,7 @@ pub(crate) fn check_dimensions(
 /// Checks an interleaved S16LE buffer: non-empty and whole frames for every channel.
 pub(crate) fn check_audio(data: &[u8], channels: u32) -> Result<(), FrameError> {
     let frame = 2 * channels as usize;
-    if data.is_empty() || channels == 0 || data.len() % frame != 0 {
+    if data.is_empty() || channels == 0 || !data.len().is_multiple_of(frame) {
         return Err(FrameError::BadAudio {
             bytes: data.len(),
             channels,

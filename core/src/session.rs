@@ -248,11 +248,7 @@ impl Inner {
                     }
                     gst::MessageView::Error(err) => {
                         let state = self.status().state;
-                        self.fail(crate::media::bus::classify(
-                            &err,
-                            state,
-                            &self.config.target,
-                        ));
+                        self.fail(crate::media::bus::classify(err, state, &self.config.target));
                     }
                     gst::MessageView::Warning(w) => log::warn!(
                         "{}: {}",
