@@ -14,6 +14,7 @@ demo: build
 	$(FIELDCAST) demo
 
 test: deps
+	$(CARGO) fmt --all -- --check
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) test --workspace
 
