@@ -143,3 +143,119 @@ pub fn measure_latency(url: &str, duration: Duration) -> Result<LatencyReport> {
         _ => Ok(LatencyReport::from_samples(latencies, unreadable)),
     }
 }
+
+/// A FieldCast message found in a received stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamMessage {
+    /// Time of the carrying frame, ms since the first video frame received.
+    pub stream_ms: u64,
+    /// The JSON payload.
+    pub json: String,
+}
+
+/// Reads every FieldCast SEI message from an FLV stream: a file (e.g. what the ingest recorded)
+/// or an `rtmp://` URL played for at most `limit`. Messages repeated on keyframes appear once per
+/// carrying frame.
+pub fn read_stream_messages(location: &str, limit: Duration) -> Result<Vec<StreamMessage>> {
+    init()?;
+    let pipeline = gst::Pipeline::with_name("fieldcast-sei-reader");
+    let source = if location.starts_with("rtmp://") || location.starts_with("rtmps://") {
+        let s = make("rtmp2src", "sei-source")?;
+        s.set_property("location", location);
+        s
+    } else {
+        let s = make("filesrc", "sei-source")?;
+        s.set_property("location", location);
+        s
+    };
+    let demux = make("flvdemux", "sei-demux")?;
+    let video = make("appsink", "sei-video")?;
+    let audio = make("fakesink", "sei-audio")?;
+    for sink in [&video, &audio] {
+        sink.set_property("sync", false);
+        sink.set_property("async", false);
+    }
+    pipeline
+        .add_many([&source, &demux, &video, &audio])
+        .map_err(link_err)?;
+    source.link(&demux).map_err(link_err)?;
+    let (video_in, audio_in) = (video.clone(), audio.clone());
+    demux.connect_pad_added(move |_, pad| {
+        let target = if pad.name().starts_with("video") {
+            &video_in
+        } else {
+            &audio_in
+        };
+        if let Some(sink) = target.static_pad("sink").filter(|p| !p.is_linked()) {
+            let _ = pad.link(&sink);
+        }
+    });
+    let found = Arc::new(Mutex::new((None::<u64>, Vec::<StreamMessage>::new())));
+    let collected = found.clone();
+    let sink = video
+        .downcast::<gst_app::AppSink>()
+        .expect("appsink is an AppSink");
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let (Some(buffer), Some(pts)) =
+                    (sample.buffer(), sample.buffer().and_then(|b| b.pts()))
+                else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let codec_data = sample
+                    .caps()
+                    .and_then(|c| c.structure(0))
+                    .and_then(|s| s.get::<gst::Buffer>("codec_data").ok());
+                let codec_map = codec_data.as_ref().and_then(|b| b.map_readable().ok());
+                let length_size = crate::media::sei::length_size(codec_map.as_deref());
+                let Ok(map) = buffer.map_readable() else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let mut state = collected.lock().unwrap_or_else(|p| p.into_inner());
+                let first = *state.0.get_or_insert(pts.mseconds());
+                for json in crate::media::sei::find_in_au(&map, length_size) {
+                    state.1.push(StreamMessage {
+                        stream_ms: pts.mseconds() - first,
+                        json: String::from_utf8_lossy(&json).into_owned(),
+                    });
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| Error::Pipeline {
+            element: "sei-reader".into(),
+            message: e.to_string(),
+        })?;
+    let bus = pipeline.bus().expect("a pipeline has a bus");
+    let deadline = Instant::now() + limit;
+    let mut failure = None;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(
+            left.as_millis().min(200) as u64
+        )) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                failure = Some(Error::Pipeline {
+                    element: "sei-reader".into(),
+                    message: format!("cannot read {location}: {}", e.error()),
+                });
+                break;
+            }
+            _ => {}
+        }
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let messages = std::mem::take(&mut found.lock().unwrap_or_else(|p| p.into_inner()).1);
+    Ok(messages)
+}

@@ -172,6 +172,21 @@ impl LiveSession {
         self.app_input()?.push_audio(data, timestamp_us)
     }
 
+    /// Inserts a compact JSON message (at most 1 KiB) into the video as an H.264 SEI
+    /// `user_data_unregistered` message on the next frame, repeated on the next keyframes.
+    /// `build` receives the stream time of that frame (ms since the first video frame) and returns
+    /// the JSON; the same time is returned.
+    pub fn insert_stream_message(&self, build: impl FnOnce(u64) -> Vec<u8>) -> Result<u64> {
+        let state = self.state();
+        if !matches!(state, SessionState::Connecting | SessionState::Live) {
+            return Err(Error::InvalidState {
+                state,
+                action: "insert a stream message",
+            });
+        }
+        self.inner.media.tagger.schedule(build)
+    }
+
     fn app_input(&self) -> Result<&crate::media::sources::AppInput> {
         let app = self.inner.media.app.as_ref().ok_or_else(|| {
             Error::from(FrameError::NotAppSource(self.inner.config.source.label()))

@@ -4,4 +4,6 @@ pub(crate) mod bus;
 pub mod elements;
 pub mod encoders;
 pub(crate) mod pipeline;
+pub mod sei;
 pub mod sources;
+pub(crate) mod tagging;

@@ -13,6 +13,7 @@ use super::encoders::{
     VideoEncoderKind, choose_video_encoder, make_audio_encoder, make_video_encoder,
 };
 use super::sources::{AppInput, add_source, link_err};
+use super::tagging::StreamTagger;
 use crate::config::{RecordConfig, SessionConfig, Source};
 use crate::error::{Error, Result};
 use crate::probe;
@@ -38,6 +39,7 @@ pub(crate) struct MediaPipeline {
     pub app: Option<AppInput>,
     pub encoder_kind: VideoEncoderKind,
     pub videorate: Option<gst::Element>,
+    pub tagger: Arc<StreamTagger>,
 }
 
 /// Builds the whole graph for a configuration.
@@ -94,7 +96,7 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
         encode_queue,
         encoder.clone(),
         parse,
-        h264_caps,
+        h264_caps.clone(),
         video_tee.clone(),
     ]);
     pipeline.add_many(&chain[1..]).map_err(link_err)?;
@@ -142,6 +144,7 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
     count_buffers(&audio_encoder, &counters, |c, bytes| {
         c.audio_bytes.fetch_add(bytes, Ordering::Relaxed);
     });
+    let tagger = StreamTagger::install(&h264_caps, config.fps);
     if matches!(
         config.source,
         Source::Test {
@@ -158,6 +161,7 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
         app: source.app,
         encoder_kind,
         videorate,
+        tagger,
     })
 }
 

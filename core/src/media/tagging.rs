@@ -1,0 +1,137 @@
+//! Timed data in the video: SEI messages inserted into the encoded H.264 before the tee (so the
+//! live stream and the recording both carry them), stamped with the stream time of their frame.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use super::sei;
+use crate::error::{Error, Result};
+
+/// Keyframes after the first insertion that carry a message again (SEI is lost with dropped frames).
+pub const REPEAT_ON_KEYFRAMES: u32 = 3;
+
+/// Stream time: milliseconds since the first encoded video frame of the session.
+#[derive(Default)]
+struct Clock {
+    first_pts: Option<u64>,
+    last_pts: Option<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    clock: Clock,
+    length_size: Option<usize>,
+    pending: Vec<Arc<[u8]>>,
+    repeats: Vec<(Arc<[u8]>, u32)>,
+}
+
+/// Schedules SEI messages into the next encoded frames; shared with the pad probe.
+pub(crate) struct StreamTagger {
+    state: Mutex<State>,
+    frame_ns: u64,
+}
+
+impl StreamTagger {
+    /// Installs the tagger on `element`'s src pad, which carries AVC access units.
+    pub fn install(element: &gst::Element, fps: u32) -> Arc<Self> {
+        let tagger = Arc::new(StreamTagger {
+            state: Mutex::new(State::default()),
+            frame_ns: 1_000_000_000 / fps.max(1) as u64,
+        });
+        let pad = element.static_pad("src").expect("capsfilter has a src pad");
+        let probe_tagger = tagger.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
+                probe_tagger.on_buffer(pad, buffer);
+            }
+            gst::PadProbeReturn::Ok
+        });
+        tagger
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn next_ms(state: &State, frame_ns: u64) -> u64 {
+        match (state.clock.first_pts, state.clock.last_pts) {
+            (Some(first), Some(last)) => (last + frame_ns - first) / 1_000_000,
+            _ => 0,
+        }
+    }
+
+    /// Builds a message for the stream time of the next frame and schedules it there (and on the
+    /// next keyframes); returns that stream time. Time and scheduling are one step, so the message
+    /// lands in the frame whose time it carries.
+    pub fn schedule(&self, build: impl FnOnce(u64) -> Vec<u8>) -> Result<u64> {
+        let mut state = self.lock();
+        let at = Self::next_ms(&state, self.frame_ns);
+        let json = build(at);
+        if json.len() > sei::MAX_JSON {
+            return Err(Error::InvalidConfig(format!(
+                "an in-stream message is {} bytes; at most {} fit in one SEI",
+                json.len(),
+                sei::MAX_JSON
+            )));
+        }
+        state.pending.push(sei::build_nal(&json).into());
+        Ok(at)
+    }
+
+    fn on_buffer(&self, pad: &gst::Pad, buffer: &mut gst::Buffer) {
+        let Some(pts) = buffer.pts().map(|t| t.nseconds()) else {
+            return;
+        };
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let mut state = self.lock();
+        state.clock.first_pts.get_or_insert(pts);
+        state.clock.last_pts = Some(pts);
+        let mut nals: Vec<Arc<[u8]>> = Vec::new();
+        if keyframe {
+            for (nal, left) in state.repeats.iter_mut() {
+                nals.push(nal.clone());
+                *left -= 1;
+            }
+            state.repeats.retain(|(_, left)| *left > 0);
+        }
+        let fresh = std::mem::take(&mut state.pending);
+        state
+            .repeats
+            .extend(fresh.iter().map(|n| (n.clone(), REPEAT_ON_KEYFRAMES)));
+        nals.extend(fresh);
+        if nals.is_empty() {
+            return;
+        }
+        let length_size = *state.length_size.get_or_insert_with(|| {
+            let caps = pad.current_caps();
+            let codec_data = caps
+                .as_ref()
+                .and_then(|c| c.structure(0))
+                .and_then(|s| s.get::<gst::Buffer>("codec_data").ok());
+            let map = codec_data.as_ref().and_then(|b| b.map_readable().ok());
+            sei::length_size(map.as_deref())
+        });
+        drop(state);
+        let Ok(map) = buffer.map_readable() else {
+            return;
+        };
+        let mut bytes = map.to_vec();
+        drop(map);
+        for nal in nals {
+            bytes = sei::insert_into_au(&bytes, length_size, &nal);
+        }
+        let mut tagged = gst::Buffer::from_mut_slice(bytes);
+        let copied = buffer.copy_into(
+            tagged.get_mut().expect("new buffer is writable"),
+            gst::BufferCopyFlags::FLAGS
+                | gst::BufferCopyFlags::TIMESTAMPS
+                | gst::BufferCopyFlags::META,
+            ..,
+        );
+        if copied.is_ok() {
+            *buffer = tagged;
+        }
+    }
+}
