@@ -241,7 +241,9 @@ def check_tools(fieldcast: Path) -> list[str]:
                 ["gst-inspect-1.0", "--exists", element], capture_output=True, timeout=60
             )
             if found.returncode != 0:
-                problems.append(f"GStreamer element {element} is missing: apt-get install {package}")
+                problems.append(
+                    f"GStreamer element {element} is missing: apt-get install {package}"
+                )
     for path, package in (
         ("/usr/sbin/nginx", "nginx"),
         ("/usr/lib/nginx/modules/ngx_rtmp_module.so", "libnginx-mod-rtmp"),
@@ -342,20 +344,25 @@ def child_pid(parent: int) -> int | None:
 
 
 def recordings_dir(nginx_pid: int | None) -> Path | None:
-    """nginx runs with `-p DIR`; the ingest records each stream key to DIR/recordings/KEY.flv."""
+    """Where the ingest's nginx records each stream key (KEY.flv): `record_path` in the config
+    it runs with (`-c CONF`), else `-p DIR`/recordings."""
     if nginx_pid is None:
         return None
     try:
-        argv = Path(f"/proc/{nginx_pid}/cmdline").read_bytes().split(b"\0")
-        prefix = Path(argv[argv.index(b"-p") + 1].decode())
-    except (OSError, ValueError, IndexError):
+        argv = [a.decode() for a in Path(f"/proc/{nginx_pid}/cmdline").read_bytes().split(b"\0")]
+        conf = Path(argv[argv.index("-c") + 1]).read_text()
+        found = re.search(r"^\s*record_path\s+([^;\s]+)\s*;", conf, re.MULTILINE)
+        if found:
+            recordings = Path(found.group(1))
+        else:
+            recordings = Path(argv[argv.index("-p") + 1]) / "recordings"
+    except (OSError, ValueError, IndexError, UnicodeDecodeError):
         return None
-    recordings = prefix / "recordings"
     return recordings if recordings.is_dir() else None
 
 
 def stop_ingest(ingest: Ingest, children: Children) -> None:
-    """SIGINT to the ingest (it stops its nginx); nginx itself only if the ingest had to be killed."""
+    """SIGINT to the ingest (it stops its nginx); nginx itself only if the ingest was killed."""
     stop_process(ingest.proc)
     children.forget(ingest.proc)
     if ingest.nginx_pid and Path(f"/proc/{ingest.nginx_pid}").exists():
@@ -508,11 +515,16 @@ def run_latency(args, ingest: Ingest, children: Children, run_id: str, logs: Pat
         )
         try:
             stdout, stderr = probe.communicate(timeout=probe_secs + RUN_GRACE_SECS)
-        finally:
+        except subprocess.TimeoutExpired:
             stop_process(probe)
-            children.forget(probe)
+            stdout, stderr = probe.communicate()
+            stderr += "\n(the probe did not finish in time)"
+        children.forget(probe)
         report = parse_probe(stdout)
-        publisher.wait(timeout=args.secs + RUN_GRACE_SECS)
+        try:
+            publisher.wait(timeout=args.secs + RUN_GRACE_SECS)
+        except subprocess.TimeoutExpired:
+            report["publisher"] = "did not stop after --duration; stopped by the bench"
     finally:
         stop_process(publisher)
         children.forget(publisher)
@@ -625,6 +637,8 @@ def print_report(runs: list[Measurement], summary: dict, checks: list[dict], lat
               f"p95 {latency['p95_ms']} ms, p99 {latency['p99_ms']} ms, max {latency['max_ms']} ms")
     elif latency is not None:
         print(f"latency: no result ({latency.get('error') or 'probe printed no report'})")
+    else:
+        print("latency: not measured (--no-latency)")
     print()
     print(textwrap.fill(f"* {FFMPEG_NOTE}", width=96, subsequent_indent="  "))
     print(f"  {MEDIA_NOTE}")
@@ -700,14 +714,20 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_latency:
             print(f"latency: {CONFIGS[0].label} with --latency-stamp + fieldcast probe ...",
                   flush=True)
-            latency = run_latency(args, ingest, children, run_id, logs)
+            try:
+                latency = run_latency(args, ingest, children, run_id, logs)
+            except (OSError, subprocess.SubprocessError) as e:
+                latency = {"error": f"the latency run failed: {e}"}
     except KeyboardInterrupt:
         print("\ninterrupted: stopping the children", file=sys.stderr)
         return 130
     finally:
+        # Publishers first, so they end their streams while the ingest is still there.
+        if ingest is not None:
+            children.forget(ingest.proc)
+        children.stop_all()
         if ingest is not None:
             stop_ingest(ingest, children)
-        children.stop_all()
     summary = summarize(runs)
     checks = ratios(summary)
     print_report(runs, summary, checks, latency, args.secs, args.rounds)

@@ -23,7 +23,12 @@ pub enum IngestError {
     Io(#[from] std::io::Error),
     /// nginx exited or did not listen in time; carries its error log.
     #[error("nginx did not start listening on {addr}: {log}")]
-    NotListening { addr: SocketAddr, log: String },
+    NotListening {
+        /// Where nginx was to listen.
+        addr: SocketAddr,
+        /// nginx's error log and stderr.
+        log: String,
+    },
 }
 
 /// A running nginx-rtmp ingest; stopped (by its PID) when dropped.
@@ -31,12 +36,23 @@ pub struct LocalIngest {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    recordings: PathBuf,
 }
 
 impl LocalIngest {
     /// Starts nginx-rtmp on a free loopback port with application `live`, recording every
     /// published stream to `<dir>/<stream key>.flv` so what arrived can be read back.
     pub fn start() -> Result<Self, IngestError> {
+        Self::launch(free_port()?, None)
+    }
+
+    /// Starts nginx-rtmp on a given loopback port, recording into `recordings` (created if
+    /// missing), e.g. to restart a crashed ingest on the port its publishers already know.
+    pub fn start_at(port: u16, recordings: &Path) -> Result<Self, IngestError> {
+        Self::launch(port, Some(recordings.to_path_buf()))
+    }
+
+    fn launch(port: u16, recordings: Option<PathBuf>) -> Result<Self, IngestError> {
         for (path, what) in [(NGINX, "nginx"), (RTMP_MODULE, "the nginx RTMP module")] {
             if !Path::new(path).exists() {
                 return Err(IngestError::NotInstalled(what));
@@ -45,10 +61,10 @@ impl LocalIngest {
         let dir = tempfile::Builder::new()
             .prefix("fieldcast-ingest-")
             .tempdir()?;
-        let port = free_port()?;
-        std::fs::create_dir_all(dir.path().join("recordings"))?;
+        let recordings = recordings.unwrap_or_else(|| dir.path().join("recordings"));
+        std::fs::create_dir_all(&recordings)?;
         let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, config(dir.path(), port))?;
+        std::fs::write(&conf, config(dir.path(), &recordings, port))?;
         let child = Command::new(NGINX)
             .arg("-p")
             .arg(dir.path())
@@ -64,6 +80,7 @@ impl LocalIngest {
             child: Some(child),
             port,
             dir,
+            recordings,
         };
         ingest.wait_listening()?;
         Ok(ingest)
@@ -107,10 +124,7 @@ impl LocalIngest {
 
     /// Where nginx records the stream published under `key`.
     pub fn recording(&self, key: &str) -> PathBuf {
-        self.dir
-            .path()
-            .join("recordings")
-            .join(format!("{key}.flv"))
+        self.recordings.join(format!("{key}.flv"))
     }
 
     /// nginx's error log, for diagnostics.
@@ -121,6 +135,18 @@ impl LocalIngest {
     /// The nginx process id, e.g. to kill it in a test.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Whether nginx has exited (crashed or killed); reaps it, so its PID is never signalled later.
+    pub fn exited(&mut self) -> bool {
+        let gone = match self.child.as_mut() {
+            Some(child) => !matches!(child.try_wait(), Ok(None)),
+            None => true,
+        };
+        if gone {
+            self.child = None;
+        }
+        gone
     }
 
     /// Stops nginx (SIGTERM, then SIGKILL after 3 s) and reaps it.
@@ -163,7 +189,7 @@ pub fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-fn config(dir: &Path, port: u16) -> String {
+fn config(dir: &Path, recordings: &Path, port: u16) -> String {
     format!(
         r#"load_module {RTMP_MODULE};
 daemon off;
@@ -181,12 +207,13 @@ rtmp {{
             idle_streams off;
             drop_idle_publisher 10s;
             record all;
-            record_path {dir}/recordings;
+            record_path "{recordings}";
             record_unique off;
         }}
     }}
 }}
 "#,
-        dir = dir.display()
+        dir = dir.display(),
+        recordings = recordings.display()
     )
 }

@@ -1,8 +1,11 @@
-//! FieldCast sandbox: a local stand-in for the platform, starting with the RTMP ingest
-//! (nginx with libnginx-mod-rtmp) and a read-back of what it received.
+//! FieldCast sandbox: a local stand-in for the platform. It serves the platform API of
+//! `docs/api/openapi.yaml` (axum + SQLite) with QA-only fault injection, runs and supervises the
+//! RTMP ingest (nginx with libnginx-mod-rtmp), and reads back what the ingest received.
 
 pub mod ingest;
 pub mod report;
+mod server;
 
 pub use ingest::{IngestError, LocalIngest};
 pub use report::{MediaReport, StreamReport};
+pub use server::{Sandbox, SandboxError, SandboxOptions, run_until_signal};

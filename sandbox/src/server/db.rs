@@ -1,0 +1,156 @@
+//! The SQLite database: schema, the seed catalog, and access from async handlers.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, params};
+
+use super::error::ApiError;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The schema a new database gets.
+const SCHEMA: &str = include_str!("schema.sql");
+/// The `PRAGMA user_version` of [`SCHEMA`].
+const SCHEMA_VERSION: i64 = 1;
+
+/// The catalog a new (or reset) sandbox starts with: id, title, price (minor units, CNY), unit, stock.
+const SEED_CATALOG: [(&str, &str, i64, &str, i64); 3] = [
+    ("orange-box", "Oranges, 5 kg box", 2500, "box", 40),
+    ("honey-jar", "Wildflower honey, 500 g jar", 4800, "jar", 25),
+    ("egg-tray", "Free-range eggs, tray of 30", 3600, "tray", 12),
+];
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// SQLite failed.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// The file was written by a newer sandbox.
+    #[error(
+        "schema version {0} is newer than this sandbox understands ({SCHEMA_VERSION}): use another --data-dir"
+    )]
+    NewerSchema(i64),
+}
+
+/// The current time as an RFC 3339 UTC string with millisecond precision.
+pub fn now_rfc3339() -> String {
+    let now = OffsetDateTime::now_utc();
+    let now = now.replace_millisecond(now.millisecond()).unwrap_or(now);
+    now.format(&Rfc3339).unwrap_or_else(|_| now.to_string())
+}
+
+/// One connection shared by the handlers; every use runs on tokio's blocking pool.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating and seeding if new) the database at `path`.
+    pub fn open(path: &Path) -> Result<Db, DbError> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        match version {
+            0 => {
+                let tx = conn.transaction()?;
+                tx.execute_batch(SCHEMA)?;
+                seed(&tx)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                tx.commit()?;
+            }
+            SCHEMA_VERSION => {}
+            newer => return Err(DbError::NewerSchema(newer)),
+        }
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool. The work completes even if the
+    /// request that started it is dropped, so a started transaction is never cut short.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, ApiError>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, ApiError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || f(&mut lock(&conn)))
+            .await
+            .map_err(|e| ApiError::internal(format!("sandbox database task failed: {e}")))?
+    }
+
+    /// Deletes every record and restores the seed catalog.
+    pub async fn reset(&self) -> Result<(), ApiError> {
+        self.call(|conn| {
+            let tx = conn.transaction()?;
+            tx.execute_batch(
+                "DELETE FROM pin_events; DELETE FROM sales; DELETE FROM live_sessions;
+                 DELETE FROM idempotency_records; DELETE FROM uploads; DELETE FROM products;",
+            )?;
+            seed(&tx)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// The connection, even if a previous holder panicked (SQLite rolled its transaction back).
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn seed(conn: &Connection) -> rusqlite::Result<()> {
+    let now = now_rfc3339();
+    for (id, title, price, unit, stock) in SEED_CATALOG {
+        conn.execute(
+            "INSERT INTO products (id, title, price_minor, currency, unit, stock, image_url, updated_at)
+             VALUES (?1, ?2, ?3, 'CNY', ?4, ?5, NULL, ?6)",
+            params![id, title, price, unit, stock, now],
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        let now = now_rfc3339();
+        assert!(OffsetDateTime::parse(&now, &Rfc3339).is_ok(), "{now}");
+        assert!(
+            now.ends_with('Z') && now.len() == "2025-05-01T08:30:00.000Z".len(),
+            "{now}"
+        );
+    }
+
+    #[test]
+    fn a_new_database_is_seeded_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sandbox.db");
+        let count = |db: &Db| -> i64 {
+            lock(&db.conn)
+                .query_row("SELECT COUNT(*) FROM products", [], |r| r.get(0))
+                .unwrap()
+        };
+        let db = Db::open(&path).unwrap();
+        assert_eq!(count(&db), 3);
+        lock(&db.conn)
+            .execute("DELETE FROM products WHERE id = 'egg-tray'", [])
+            .unwrap();
+        drop(db);
+        let db = Db::open(&path).unwrap();
+        assert_eq!(
+            count(&db),
+            2,
+            "reopening keeps the data and does not reseed"
+        );
+    }
+}

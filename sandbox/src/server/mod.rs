@@ -1,0 +1,327 @@
+//! The platform API of `docs/api/openapi.yaml`, served locally (axum + SQLite) with a supervised
+//! RTMP ingest: what the demo, the tests and QA talk to instead of the real backend.
+
+mod auth;
+mod connection;
+mod db;
+mod error;
+mod faults;
+mod idempotency;
+mod routes;
+mod state;
+mod stats;
+mod supervisor;
+mod validate;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use self::connection::{AbortableListener, ConnectionAbort};
+use self::db::{Db, DbError};
+use self::state::{AppState, Shutdown};
+use self::supervisor::IngestSupervisor;
+use crate::ingest::IngestError;
+
+/// How long open connections get to finish once the sandbox stops.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// How to start a [`Sandbox`].
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Loopback port for the API; 0 picks a free one.
+    pub port: u16,
+    /// Where the database, uploads and recordings live; `None` uses a temp dir removed on drop.
+    pub data_dir: Option<PathBuf>,
+    /// Tokens that may read and write; the first is [`Sandbox::token`].
+    pub tokens: Vec<String>,
+    /// Tokens that may only read.
+    pub read_only_tokens: Vec<String>,
+    /// Whether to start and supervise the nginx-rtmp ingest live sessions publish to.
+    pub ingest: bool,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            port: 0,
+            data_dir: None,
+            tokens: vec!["sandbox-token".to_owned()],
+            read_only_tokens: vec!["sandbox-readonly".to_owned()],
+            ingest: true,
+        }
+    }
+}
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// No usable write token was given.
+    #[error(
+        "the sandbox needs at least one write token (e.g. --token sandbox-token); tokens are visible ASCII without spaces"
+    )]
+    NoToken,
+    /// The data directory could not be prepared.
+    #[error("cannot prepare the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The database could not be opened.
+    #[error("cannot open the database {path}: {source}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// What failed.
+        source: DbError,
+    },
+    /// The API port could not be bound.
+    #[error(
+        "cannot listen on 127.0.0.1:{port}: {source} (pick another --port, or 0 for a free one)"
+    )]
+    Bind {
+        /// The port asked for.
+        port: u16,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The RTMP ingest could not be started.
+    #[error("cannot start the RTMP ingest: {0} (or run the sandbox without it: --no-ingest)")]
+    Ingest(#[from] IngestError),
+    /// The server's runtime or thread could not be started.
+    #[error("cannot start the sandbox server: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// A running sandbox: the API on 127.0.0.1 and, optionally, the RTMP ingest.
+/// Stops gracefully on [`Sandbox::stop`] or drop.
+pub struct Sandbox {
+    addr: SocketAddr,
+    token: String,
+    data_dir: PathBuf,
+    ingest: Option<Arc<IngestSupervisor>>,
+    runtime: Handle,
+    stop_tx: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+    // Declared last so it is removed after everything using it has stopped.
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+impl Sandbox {
+    /// Starts the sandbox and returns once it listens. Blocking; the server runs on its own
+    /// thread and tokio runtime, so this works from plain code and from inside another runtime.
+    pub fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
+        let valid = |t: &String| !t.is_empty() && t.bytes().all(|b| (0x21..=0x7e).contains(&b));
+        if opts.tokens.is_empty() || !opts.tokens.iter().chain(&opts.read_only_tokens).all(valid) {
+            return Err(SandboxError::NoToken);
+        }
+        let (temp_dir, data_dir) = match opts.data_dir {
+            Some(dir) => (None, dir),
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("fieldcast-sandbox-")
+                    .tempdir()
+                    .map_err(|source| SandboxError::DataDir {
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
+                let path = temp.path().to_path_buf();
+                (Some(temp), path)
+            }
+        };
+        let dir_error = |source| SandboxError::DataDir {
+            path: data_dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&data_dir).map_err(dir_error)?;
+        let db_path = data_dir.join("sandbox.db");
+        let db = Db::open(&db_path).map_err(|source| SandboxError::Database {
+            path: db_path,
+            source,
+        })?;
+        let uploads = routes::tus::Uploads::new(data_dir.join("uploads")).map_err(dir_error)?;
+        let ingest = match opts.ingest {
+            true => Some(Arc::new(IngestSupervisor::start(
+                &data_dir.join("recordings"),
+            )?)),
+            false => None,
+        };
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, opts.port))
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|source| SandboxError::Bind {
+                port: opts.port,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(SandboxError::Runtime)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fieldcast-sandbox")
+            .enable_all()
+            .build()
+            .map_err(SandboxError::Runtime)?;
+        let listener = {
+            let _context = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(SandboxError::Runtime)?
+        };
+        let (stop_tx, shutdown) = Shutdown::channel();
+        let state = AppState {
+            db,
+            tokens: Arc::new(auth::Tokens {
+                write: opts.tokens.clone(),
+                read_only: opts.read_only_tokens,
+            }),
+            faults: Arc::default(),
+            stats: Arc::default(),
+            in_flight: idempotency::InFlight::default(),
+            uploads: Arc::new(uploads),
+            ingest: ingest.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let handle = runtime.handle().clone();
+        let server = std::thread::Builder::new()
+            .name("fieldcast-sandbox-server".into())
+            .spawn(move || serve(runtime, listener, state, shutdown))
+            .map_err(SandboxError::Runtime)?;
+        log::info!(
+            "sandbox: API on http://{addr}, data in {}",
+            data_dir.display()
+        );
+        Ok(Sandbox {
+            addr,
+            token: opts.tokens[0].clone(),
+            data_dir,
+            ingest,
+            runtime: handle,
+            stop_tx,
+            server: Some(server),
+            _temp_dir: temp_dir,
+        })
+    }
+
+    /// The API's base URL, `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The first write token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Where live sessions publish, `rtmp://127.0.0.1:PORT/live`, when the ingest runs.
+    pub fn ingest_url(&self) -> Option<String> {
+        self.ingest.as_ref().map(|i| i.url())
+    }
+
+    /// What the ingest recorded for a stream key, once something was published under it.
+    pub fn ingest_recording(&self, stream_key: &str) -> Option<PathBuf> {
+        self.ingest
+            .as_ref()
+            .map(|i| i.recording(stream_key))
+            .filter(|p| p.exists())
+    }
+
+    /// The current nginx process id of the ingest (it changes when nginx is restarted).
+    pub fn ingest_pid(&self) -> Option<u32> {
+        self.ingest.as_ref().and_then(|i| i.pid())
+    }
+
+    /// Where the database, uploads and recordings live.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Stops gracefully: open requests get a few seconds, then nginx is stopped by its PID.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    /// Idempotent: a second call finds nothing left to stop.
+    fn shutdown(&mut self) {
+        let _ = self.stop_tx.send(true);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+        if let Some(ingest) = self.ingest.take() {
+            ingest.stop();
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The server thread: serves until the stop signal, then drains connections for at most [`GRACE`].
+fn serve(
+    runtime: tokio::runtime::Runtime,
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: Shutdown,
+) {
+    runtime.block_on(async move {
+        let listener = AbortableListener(listener);
+        let app = routes::router(state).into_make_service_with_connect_info::<ConnectionAbort>();
+        let stopping = shutdown.clone();
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stopping.signalled().await });
+        tokio::select! {
+            result = server => {
+                if let Err(e) = result {
+                    log::error!("sandbox: server failed: {e}");
+                }
+            }
+            _ = async { shutdown.signalled().await; tokio::time::sleep(GRACE).await } => {
+                log::warn!("sandbox: connections still open {GRACE:?} after stop; closing them");
+            }
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// Runs a sandbox until SIGINT or SIGTERM, printing where it listens and its tokens, then stops
+/// it cleanly. Blocking; works from plain code and from inside another tokio runtime.
+pub fn run_until_signal(opts: SandboxOptions) -> Result<(), SandboxError> {
+    let read_only = opts.read_only_tokens.clone();
+    let sandbox = Sandbox::start(opts)?;
+    let (tx, rx) = std::sync::mpsc::channel::<&'static str>();
+    {
+        let _context = sandbox.runtime.enter();
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(SandboxError::Runtime)?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(SandboxError::Runtime)?;
+        sandbox.runtime.spawn(async move {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            let _ = tx.send(name);
+        });
+    }
+    println!("FieldCast sandbox");
+    println!("  API:         {}", sandbox.base_url());
+    println!("  token:       {}", sandbox.token());
+    if !read_only.is_empty() {
+        println!("  read-only:   {}", read_only.join(", "));
+    }
+    match sandbox.ingest_url() {
+        Some(url) => println!("  RTMP ingest: {url}"),
+        None => println!("  RTMP ingest: off (live sessions answer 503 ingest_unavailable)"),
+    }
+    println!("  data:        {}", sandbox.data_dir().display());
+    println!("Ctrl-C stops it.");
+    if let Ok(name) = rx.recv() {
+        println!("{name}: stopping");
+    }
+    sandbox.stop();
+    Ok(())
+}
