@@ -1,7 +1,9 @@
 //! `fieldcast`: go live from a desktop, run a local ingest, measure latency, run the demo.
 
+mod commerce;
 mod demo;
 mod live;
+mod platform;
 
 use std::process::ExitCode;
 
@@ -40,11 +42,47 @@ enum Command {
         #[arg(long, default_value = "farm")]
         key: String,
     },
-    /// The end-to-end demo: local ingest, go live from the test source, read back what arrived.
+    /// The end-to-end demo on a local sandbox: go live, pin products, sell offline, sync, upload the replay.
     Demo {
         /// Seconds to stay live.
         #[arg(long, default_value_t = 20)]
         secs: u64,
+    },
+    /// Run the local platform sandbox (API + RTMP ingest) until Ctrl-C.
+    Sandbox {
+        /// API port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Keep the database, uploads and recordings here (default: a temp dir removed at exit).
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// Write token to accept (default: sandbox-token).
+        #[arg(long)]
+        token: Option<String>,
+        /// Do not start the nginx-rtmp ingest.
+        #[arg(long)]
+        no_ingest: bool,
+    },
+    /// The local product catalog.
+    Products {
+        #[command(flatten)]
+        store: commerce::StoreArgs,
+        #[command(subcommand)]
+        command: commerce::ProductsCommand,
+    },
+    /// Record a sale; it is durable when the command returns and syncs later.
+    Sell {
+        #[command(flatten)]
+        store: commerce::StoreArgs,
+        #[command(flatten)]
+        sale: commerce::SellArgs,
+    },
+    /// Inspect the outbox of records waiting for the platform (and sync it with --sync).
+    Queue {
+        #[command(flatten)]
+        store: commerce::StoreArgs,
+        #[command(flatten)]
+        queue: commerce::QueueArgs,
     },
 }
 
@@ -60,6 +98,31 @@ async fn main() -> ExitCode {
         } => probe(url, duration, json).await,
         Command::Ingest { key } => ingest(key).await,
         Command::Demo { secs } => demo::run(secs).await,
+        Command::Sandbox {
+            port,
+            data_dir,
+            token,
+            no_ingest,
+        } => {
+            let mut opts = fieldcast_sandbox::SandboxOptions {
+                port,
+                data_dir,
+                ingest: !no_ingest,
+                ..Default::default()
+            };
+            if let Some(token) = token {
+                opts.tokens = vec![token];
+            }
+            tokio::task::spawn_blocking(move || fieldcast_sandbox::run_until_signal(opts))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+        }
+        Command::Products { store, command } => {
+            blocking(move || commerce::products(&store, command)).await
+        }
+        Command::Sell { store, sale } => blocking(move || commerce::sell(&store, sale)).await,
+        Command::Queue { store, queue } => blocking(move || commerce::queue(&store, queue)).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -68,6 +131,13 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs blocking store and sync work off the async runtime.
+async fn blocking(f: impl FnOnce() -> Result<(), String> + Send + 'static) -> Result<(), String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 async fn probe(url: String, secs: u64, json: bool) -> Result<(), String> {

@@ -1,5 +1,6 @@
 //! The error type of fieldcast-core: every failure a caller can act on has its own variant.
 
+use crate::commerce::CommerceError;
 use crate::events::SessionState;
 use crate::frame::FrameError;
 
@@ -48,6 +49,9 @@ pub enum Error {
     /// Any other error reported by the media pipeline.
     #[error("media pipeline error in `{element}`: {message}")]
     Pipeline { element: String, message: String },
+    /// A catalog, sale or pin operation failed (see the inner error).
+    #[error(transparent)]
+    Commerce(#[from] CommerceError),
     /// A file or directory operation failed.
     #[error("{context}: {message}")]
     Io { context: String, message: String },

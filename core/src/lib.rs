@@ -14,6 +14,7 @@
 //! # Ok::<(), fieldcast_core::Error>(())
 //! ```
 
+pub mod commerce;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -23,8 +24,13 @@ pub mod probe;
 pub mod receiver;
 pub mod session;
 pub mod state;
+pub mod store;
+pub mod sync;
 pub mod uplink;
 
+pub use commerce::{
+    Catalog, CommerceError, NewSale, Pin, Pins, Product, RemoteProduct, Sale, Sales,
+};
 pub use config::{
     AppAudioFormat, AppVideoFormat, EncoderPreference, RecordConfig, SessionConfig, Source,
     StreamProfile,
@@ -35,3 +41,9 @@ pub use frame::{FrameError, PixelFormat, VideoFrame};
 pub use media::sources::PushOutcome;
 pub use probe::LatencyReport;
 pub use session::LiveSession;
+pub use store::outbox::{OutboxCounts, OutboxItem, OutboxState, RecordKind};
+pub use store::{Store, StoreError};
+pub use sync::{
+    BackoffPolicy, PauseReason, QueueItem, QueueState, SyncConfig, SyncEngine, SyncError,
+    SyncEvent, UploadResult,
+};

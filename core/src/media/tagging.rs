@@ -23,7 +23,8 @@ struct Clock {
 struct State {
     clock: Clock,
     length_size: Option<usize>,
-    pending: Vec<Arc<[u8]>>,
+    /// Messages waiting for the first frame at or after their stream time (ms).
+    pending: Vec<(u64, Arc<[u8]>)>,
     repeats: Vec<(Arc<[u8]>, u32)>,
 }
 
@@ -68,7 +69,24 @@ impl StreamTagger {
     pub fn schedule(&self, build: impl FnOnce(u64) -> Vec<u8>) -> Result<u64> {
         let mut state = self.lock();
         let at = Self::next_ms(&state, self.frame_ns);
-        let json = build(at);
+        Self::push(&mut state, at, &build(at))?;
+        Ok(at)
+    }
+
+    /// The stream time of the first frame at least `lead_ms` after the next one: a time that a
+    /// message can be prepared for (e.g. stored first) and still land in exactly that frame.
+    pub fn plan_ms(&self, lead_ms: u64) -> u64 {
+        let state = self.lock();
+        let frames = lead_ms.saturating_mul(1_000_000).div_ceil(self.frame_ns);
+        Self::next_ms(&state, self.frame_ns) + frames * self.frame_ns / 1_000_000
+    }
+
+    /// Schedules `json` into the first frame whose stream time is `at_ms` or later.
+    pub fn schedule_at(&self, at_ms: u64, json: &[u8]) -> Result<()> {
+        Self::push(&mut self.lock(), at_ms, json)
+    }
+
+    fn push(state: &mut State, at_ms: u64, json: &[u8]) -> Result<()> {
         if json.len() > sei::MAX_JSON {
             return Err(Error::InvalidConfig(format!(
                 "an in-stream message is {} bytes; at most {} fit in one SEI",
@@ -76,8 +94,8 @@ impl StreamTagger {
                 sei::MAX_JSON
             )));
         }
-        state.pending.push(sei::build_nal(&json).into());
-        Ok(at)
+        state.pending.push((at_ms, sei::build_nal(json).into()));
+        Ok(())
     }
 
     fn on_buffer(&self, pad: &gst::Pad, buffer: &mut gst::Buffer) {
@@ -96,11 +114,16 @@ impl StreamTagger {
             }
             state.repeats.retain(|(_, left)| *left > 0);
         }
-        let fresh = std::mem::take(&mut state.pending);
+        // Within half a frame counts as this frame (timestamps are rounded to ms).
+        let now_ms = (pts - state.clock.first_pts.unwrap_or(pts) + self.frame_ns / 2) / 1_000_000;
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.pending)
+            .into_iter()
+            .partition(|(at, _)| *at <= now_ms);
+        state.pending = later;
         state
             .repeats
-            .extend(fresh.iter().map(|n| (n.clone(), REPEAT_ON_KEYFRAMES)));
-        nals.extend(fresh);
+            .extend(due.iter().map(|(_, n)| (n.clone(), REPEAT_ON_KEYFRAMES)));
+        nals.extend(due.into_iter().map(|(_, n)| n));
         if nals.is_empty() {
             return;
         }

@@ -1,5 +1,7 @@
 //! `LiveSession`: runs one live stream from start to end, reporting state, stats and errors.
 
+mod pins;
+
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -33,6 +35,7 @@ pub struct LiveSession {
 struct Inner {
     config: SessionConfig,
     media: MediaPipeline,
+    commerce: Mutex<Option<pins::CommerceLink>>,
     events: EventHub,
     status: Mutex<Status>,
     changed: Condvar,
@@ -57,6 +60,7 @@ impl LiveSession {
             inner: Arc::new(Inner {
                 config,
                 media,
+                commerce: Mutex::new(None),
                 events: EventHub::new(),
                 status: Mutex::new(Status {
                     state: SessionState::Idle,
@@ -259,9 +263,11 @@ impl Inner {
             {
                 match msg.view() {
                     gst::MessageView::Eos(_) => {
+                        self.record_final_stats(&mut meter);
                         let _ = self.transition(StateInput::Drained, "finish");
                     }
                     gst::MessageView::Error(err) => {
+                        self.record_final_stats(&mut meter);
                         let state = self.status().state;
                         self.fail(crate::media::bus::classify(err, state, &self.config.target));
                     }
@@ -285,17 +291,25 @@ impl Inner {
             {
                 let _ = self.transition(StateInput::Connected, "connect");
             }
-            if let Some(stats) = meter.tick(&self.media) {
+            if let Some(stats) = meter.tick(&self.media, false) {
                 self.status().stats = stats;
                 self.events.emit(SessionEvent::Stats(stats));
             }
             if ending_since.is_some_and(|t| t.elapsed() > DRAIN_TIMEOUT) {
                 log::warn!("end-of-stream did not drain in {DRAIN_TIMEOUT:?}; stopping anyway");
+                self.record_final_stats(&mut meter);
                 let _ = self.transition(StateInput::Drained, "finish");
                 break;
             }
         }
         let _ = self.media.pipeline.set_state(gst::State::Null);
+    }
+
+    /// Stores the figures up to now, before a terminal state wakes the waiters.
+    fn record_final_stats(&self, meter: &mut StatsMeter) {
+        if let Some(stats) = meter.tick(&self.media, true) {
+            self.status().stats = stats;
+        }
     }
 }
 
@@ -321,11 +335,12 @@ impl StatsMeter {
         }
     }
 
-    /// Returns stats once a second has passed since the previous ones.
-    fn tick(&mut self, media: &MediaPipeline) -> Option<LiveStats> {
+    /// Returns stats once a second has passed since the previous ones, or at once with `force`
+    /// (the final figures when the session ends).
+    fn tick(&mut self, media: &MediaPipeline, force: bool) -> Option<LiveStats> {
         let now = Instant::now();
         let secs = now.duration_since(self.last).as_secs_f64();
-        if secs < 1.0 {
+        if secs < 1.0 && !(force && secs > 0.0) {
             return None;
         }
         let c = &media.counters;
