@@ -20,6 +20,7 @@ test: deps
 
 bench: build
 	python3 bench/live_bench.py --fieldcast $(FIELDCAST)
+	$(CARGO) run --release -q -p fieldcast-tests --bin commerce_bench
 
 fmt:
 	$(CARGO) fmt --all

@@ -310,6 +310,7 @@ def start_ingest(fieldcast: Path, key: str, children: Children, timeout: float =
         threading.Thread(target=_pump, args=(stream, lines), daemon=True).start()
     deadline = time.monotonic() + timeout
     seen = []
+    recordings: Path | None = None
     while time.monotonic() < deadline:
         try:
             line = lines.get(timeout=0.2)
@@ -318,10 +319,13 @@ def start_ingest(fieldcast: Path, key: str, children: Children, timeout: float =
                 break
             continue
         seen.append(line)
+        printed = re.search(r"^recordings: (.+)$", line.strip())
+        if printed:
+            recordings = Path(printed.group(1))
         match = re.search(r"publish to (rtmp://\S+)", line)
         if match:
-            nginx_pid = child_pid(proc.pid)
-            return Ingest(proc, match.group(1), recordings_dir(nginx_pid), nginx_pid)
+            found = recordings if recordings and recordings.is_dir() else None
+            return Ingest(proc, match.group(1), found, child_pid(proc.pid))
     stop_process(proc)
     raise RuntimeError("`fieldcast ingest` did not print its URL:\n" + "".join(seen))
 
@@ -341,24 +345,6 @@ def child_pid(parent: int) -> int | None:
         if int(fields[1]) == parent:
             return int(stat.parent.name)
     return None
-
-
-def recordings_dir(nginx_pid: int | None) -> Path | None:
-    """Where the ingest's nginx records each stream key (KEY.flv): `record_path` in the config
-    it runs with (`-c CONF`), else `-p DIR`/recordings."""
-    if nginx_pid is None:
-        return None
-    try:
-        argv = [a.decode() for a in Path(f"/proc/{nginx_pid}/cmdline").read_bytes().split(b"\0")]
-        conf = Path(argv[argv.index("-c") + 1]).read_text()
-        found = re.search(r"^\s*record_path\s+([^;\s]+)\s*;", conf, re.MULTILINE)
-        if found:
-            recordings = Path(found.group(1))
-        else:
-            recordings = Path(argv[argv.index("-p") + 1]) / "recordings"
-    except (OSError, ValueError, IndexError, UnicodeDecodeError):
-        return None
-    return recordings if recordings.is_dir() else None
 
 
 def stop_ingest(ingest: Ingest, children: Children) -> None:

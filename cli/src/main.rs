@@ -173,6 +173,10 @@ async fn probe(url: String, secs: u64, json: bool) -> Result<(), String> {
 
 async fn ingest(key: String) -> Result<(), String> {
     let ingest = fieldcast_sandbox::LocalIngest::start().map_err(|e| e.to_string())?;
+    let recording = ingest.recording(&key);
+    if let Some(dir) = recording.parent() {
+        println!("recordings: {}", dir.display());
+    }
     println!("ingest listening: publish to {}", ingest.url(&key));
     println!("press Ctrl-C to stop");
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
