@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use fieldcast_core::{Catalog, NewSale, Product, Sales, Store, SyncConfig, SyncEngine};
+use fieldcast_core::{
+    Catalog, NewSale, OutboxCounts, Product, Sales, Store, SyncConfig, SyncEngine,
+};
 
 /// Where the local store is.
 #[derive(Args, Debug, Clone)]
@@ -198,11 +200,7 @@ pub struct QueueArgs {
 pub fn queue(store: &StoreArgs, args: QueueArgs) -> Result<(), String> {
     let store = store.open()?;
     if !args.sync {
-        let c = store.outbox_counts().map_err(|e| e.to_string())?;
-        println!(
-            "pending {}, in flight {}, conflicted {}, synced {}, discarded {}",
-            c.pending, c.in_flight, c.conflicted, c.synced, c.discarded
-        );
+        print_counts(&store.outbox_counts().map_err(|e| e.to_string())?);
         return Ok(());
     }
     let engine = args.platform.engine(store)?;
@@ -213,10 +211,13 @@ pub fn queue(store: &StoreArgs, args: QueueArgs) -> Result<(), String> {
     let state = engine.queue_state().map_err(|e| e.to_string());
     engine.stop();
     let state = state?;
-    println!(
-        "pending {}, in flight {}, conflicted {}, synced {}, discarded {}",
-        state.pending, state.in_flight, state.conflicted, state.synced, state.discarded
-    );
+    print_counts(&OutboxCounts {
+        pending: state.pending,
+        in_flight: state.in_flight,
+        conflicted: state.conflicted,
+        synced: state.synced,
+        discarded: state.discarded,
+    });
     if let Some(reason) = &state.paused_reason {
         println!("paused: {reason}");
     }
@@ -233,6 +234,13 @@ pub fn queue(store: &StoreArgs, args: QueueArgs) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+fn print_counts(c: &OutboxCounts) {
+    println!(
+        "pending {}, in flight {}, conflicted {}, synced {}, discarded {}",
+        c.pending, c.in_flight, c.conflicted, c.synced, c.discarded
+    );
 }
 
 /// Minor units as a decimal amount with two places.

@@ -108,3 +108,67 @@ fn a_missing_gstreamer_element_names_its_debian_package() {
         "{err}"
     );
 }
+
+#[test]
+fn products_sell_and_queue_work_offline_then_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shop.db");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fieldcast"))
+            .args(args)
+            .env("FIELDCAST_STORE", &db)
+            .env_remove("FIELDCAST_PLATFORM")
+            .output()
+            .unwrap()
+    };
+    let added = run(&[
+        "products",
+        "add",
+        "orange-box",
+        "--title",
+        "Oranges",
+        "--price-minor",
+        "2500",
+        "--stock",
+        "3",
+    ]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let sold = run(&["sell", "orange-box", "--qty", "2"]);
+    assert!(sold.status.success(), "{}", stderr(&sold));
+    assert!(String::from_utf8_lossy(&sold.stdout).contains("stock now 1"));
+    let refused = run(&["sell", "orange-box", "--qty", "5"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("only 1 left"),
+        "{}",
+        stderr(&refused)
+    );
+    let queue = run(&["queue"]);
+    assert!(
+        String::from_utf8_lossy(&queue.stdout).contains("pending 1,"),
+        "{}",
+        String::from_utf8_lossy(&queue.stdout)
+    );
+    let no_platform = run(&["queue", "--sync"]);
+    assert_eq!(no_platform.status.code(), Some(1));
+
+    let sandbox = fieldcast_sandbox::Sandbox::start(fieldcast_sandbox::SandboxOptions {
+        ingest: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let synced = run(&[
+        "queue",
+        "--sync",
+        "--platform",
+        &sandbox.base_url(),
+        "--token",
+        sandbox.token(),
+    ]);
+    let text = String::from_utf8_lossy(&synced.stdout);
+    assert!(synced.status.success(), "{}", stderr(&synced));
+    assert!(
+        text.contains("pending 0,") && text.contains("synced 1,"),
+        "{text}"
+    );
+}

@@ -66,18 +66,7 @@ pub fn measure_latency(url: &str, duration: Duration) -> Result<LatencyReport> {
     pipeline.add_many(&video).map_err(link_err)?;
     source.link(&demux).map_err(link_err)?;
     gst::Element::link_many(&video).map_err(link_err)?;
-    // Pads appear whenever the stream announces them (audio often first): link each by kind.
-    let (video_in, audio_in) = (video[0].clone(), audio.clone());
-    demux.connect_pad_added(move |_, pad| {
-        let target = if pad.name().starts_with("video") {
-            &video_in
-        } else {
-            &audio_in
-        };
-        if let Some(sink) = target.static_pad("sink").filter(|p| !p.is_linked()) {
-            let _ = pad.link(&sink);
-        }
-    });
+    link_by_kind(&demux, video[0].clone(), audio.clone());
     let sink = video[5]
         .clone()
         .downcast::<gst_app::AppSink>()
@@ -108,34 +97,10 @@ pub fn measure_latency(url: &str, duration: Duration) -> Result<LatencyReport> {
             })
             .build(),
     );
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| Error::Pipeline {
-            element: "probe-receiver".into(),
-            message: e.to_string(),
-        })?;
-    let bus = pipeline.bus().expect("a pipeline has a bus");
-    let deadline = Instant::now() + duration;
-    let mut failure = None;
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(
-            left.as_millis().min(200) as u64
-        )) else {
-            continue;
-        };
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => {
-                failure = Some(Error::IngestUnreachable {
-                    url: url.to_string(),
-                    reason: e.error().to_string(),
-                });
-                break;
-            }
-            _ => {}
-        }
-    }
-    let _ = pipeline.set_state(gst::State::Null);
+    let failure = play_until(&pipeline, duration, |reason| Error::IngestUnreachable {
+        url: url.to_string(),
+        reason,
+    })?;
     let (latencies, unreadable) =
         std::mem::take(&mut *samples.lock().unwrap_or_else(|p| p.into_inner()));
     match failure {
@@ -179,17 +144,7 @@ pub fn read_stream_messages(location: &str, limit: Duration) -> Result<Vec<Strea
         .add_many([&source, &demux, &video, &audio])
         .map_err(link_err)?;
     source.link(&demux).map_err(link_err)?;
-    let (video_in, audio_in) = (video.clone(), audio.clone());
-    demux.connect_pad_added(move |_, pad| {
-        let target = if pad.name().starts_with("video") {
-            &video_in
-        } else {
-            &audio_in
-        };
-        if let Some(sink) = target.static_pad("sink").filter(|p| !p.is_linked()) {
-            let _ = pad.link(&sink);
-        }
-    });
+    link_by_kind(&demux, video.clone(), audio.clone());
     let found = Arc::new(Mutex::new((None::<u64>, Vec::<StreamMessage>::new())));
     let collected = found.clone();
     let sink = video
@@ -225,10 +180,28 @@ pub fn read_stream_messages(location: &str, limit: Duration) -> Result<Vec<Strea
             })
             .build(),
     );
+    let failure = play_until(&pipeline, limit, |reason| Error::Pipeline {
+        element: "sei-reader".into(),
+        message: format!("cannot read {location}: {reason}"),
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let messages = std::mem::take(&mut found.lock().unwrap_or_else(|p| p.into_inner()).1);
+    Ok(messages)
+}
+
+/// Plays `pipeline` until end-of-stream, an error (turned into an [`Error`] by `on_error`) or
+/// `limit`, then stops it. `Err` only when it cannot start.
+fn play_until(
+    pipeline: &gst::Pipeline,
+    limit: Duration,
+    on_error: impl Fn(String) -> Error,
+) -> Result<Option<Error>> {
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| Error::Pipeline {
-            element: "sei-reader".into(),
+            element: pipeline.name().to_string(),
             message: e.to_string(),
         })?;
     let bus = pipeline.bus().expect("a pipeline has a bus");
@@ -243,19 +216,26 @@ pub fn read_stream_messages(location: &str, limit: Duration) -> Result<Vec<Strea
         match msg.view() {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => {
-                failure = Some(Error::Pipeline {
-                    element: "sei-reader".into(),
-                    message: format!("cannot read {location}: {}", e.error()),
-                });
+                failure = Some(on_error(e.error().to_string()));
                 break;
             }
             _ => {}
         }
     }
     let _ = pipeline.set_state(gst::State::Null);
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    let messages = std::mem::take(&mut found.lock().unwrap_or_else(|p| p.into_inner()).1);
-    Ok(messages)
+    Ok(failure)
+}
+
+/// Links each pad the demuxer announces (audio often first) to the video or audio branch.
+fn link_by_kind(demux: &gst::Element, video: gst::Element, audio: gst::Element) {
+    demux.connect_pad_added(move |_, pad| {
+        let target = if pad.name().starts_with("video") {
+            &video
+        } else {
+            &audio
+        };
+        if let Some(sink) = target.static_pad("sink").filter(|p| !p.is_linked()) {
+            let _ = pad.link(&sink);
+        }
+    });
 }

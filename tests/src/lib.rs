@@ -49,9 +49,8 @@ pub fn wait_error(rx: &mut Receiver<SessionEvent>, timeout: Duration) -> Option<
     }
 }
 
-/// Goes live with `config`, stays live for `secs` after the ingest accepted media, stops cleanly,
-/// and returns the final statistics. Panics if it does not go live or does not end cleanly.
-pub fn run_live(config: SessionConfig, secs: f64) -> LiveStats {
+/// Starts a session and waits until the ingest accepts media; panics if it does not within 10 s.
+pub fn start_live(config: SessionConfig) -> (LiveSession, Receiver<SessionEvent>) {
     let session = LiveSession::new(config).expect("session builds");
     let mut rx = session.subscribe();
     session.start().expect("session starts");
@@ -59,6 +58,13 @@ pub fn run_live(config: SessionConfig, secs: f64) -> LiveStats {
         wait_state(&mut rx, SessionState::Live, Duration::from_secs(10)),
         "session did not go live"
     );
+    (session, rx)
+}
+
+/// Goes live with `config`, stays live for `secs` after the ingest accepted media, stops cleanly,
+/// and returns the final statistics. Panics if it does not go live or does not end cleanly.
+pub fn run_live(config: SessionConfig, secs: f64) -> LiveStats {
+    let (session, _events) = start_live(config);
     std::thread::sleep(Duration::from_secs_f64(secs));
     session.stop();
     let end = session

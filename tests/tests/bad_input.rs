@@ -210,14 +210,7 @@ fn an_ingest_that_vanishes_mid_stream_is_reported() {
         .profile(StreamProfile::P270)
         .build()
         .unwrap();
-    let session = LiveSession::new(config).unwrap();
-    let mut rx = session.subscribe();
-    session.start().unwrap();
-    assert!(wait_state(
-        &mut rx,
-        SessionState::Live,
-        Duration::from_secs(10)
-    ));
+    let (session, mut rx) = start_live(config);
     std::thread::sleep(Duration::from_secs(2));
     ingest.kill();
     let killed = Instant::now();

@@ -78,14 +78,7 @@ fn latency_probe_reads_capture_stamps_at_the_player() {
         })
         .build()
         .unwrap();
-    let session = LiveSession::new(config).unwrap();
-    let mut rx = session.subscribe();
-    session.start().unwrap();
-    assert!(wait_state(
-        &mut rx,
-        SessionState::Live,
-        Duration::from_secs(10)
-    ));
+    let (session, _events) = start_live(config);
     let report = receiver::measure_latency(&ingest.url("probe"), Duration::from_secs(5)).unwrap();
     session.stop();
     session.wait(Some(Duration::from_secs(10))).unwrap();

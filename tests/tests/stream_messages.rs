@@ -14,14 +14,7 @@ fn sei_messages_arrive_at_their_stream_time_and_repeat_on_keyframes() {
         .profile(StreamProfile::P270)
         .build()
         .unwrap();
-    let session = LiveSession::new(config).unwrap();
-    let mut rx = session.subscribe();
-    session.start().unwrap();
-    assert!(wait_state(
-        &mut rx,
-        SessionState::Live,
-        Duration::from_secs(10)
-    ));
+    let (session, _events) = start_live(config);
     let mut sent = Vec::new();
     for n in 0..3 {
         std::thread::sleep(Duration::from_millis(1300));
