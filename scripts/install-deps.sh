@@ -8,6 +8,7 @@ packages=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   nginx libnginx-mod-rtmp ffmpeg srt-tools time python3
+  iproute2 nftables
 )
 
 missing=()

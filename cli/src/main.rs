@@ -63,6 +63,12 @@ enum Command {
         #[arg(long)]
         no_ingest: bool,
     },
+    /// The network lab (root): run COMMAND in a namespace shaped by PROFILE, with an nginx-rtmp
+    /// ingest behind the shaped link at $FIELDCAST_NETLAB_INGEST.
+    Netlab {
+        #[command(subcommand)]
+        command: NetlabCommand,
+    },
     /// The local product catalog.
     Products {
         #[command(flatten)]
@@ -83,6 +89,18 @@ enum Command {
         store: commerce::StoreArgs,
         #[command(flatten)]
         queue: commerce::QueueArgs,
+    },
+}
+
+/// `fieldcast netlab ...`
+#[derive(Subcommand)]
+enum NetlabCommand {
+    /// Run COMMAND under a profile: a built-in name (good-4g, rural-3g, edge, flaky, collapse) or
+    /// a JSON file, e.g. `fieldcast netlab run edge -- fieldcast live --ingest $FIELDCAST_NETLAB_INGEST/key`.
+    Run {
+        profile: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
     },
 }
 
@@ -118,6 +136,18 @@ async fn main() -> ExitCode {
                 .map_err(|e| e.to_string())
                 .and_then(|r| r.map_err(|e| e.to_string()))
         }
+        Command::Netlab {
+            command: NetlabCommand::Run { profile, command },
+        } => match tokio::task::spawn_blocking(move || {
+            fieldcast_sandbox::netlab::run_command(&profile, &command)
+        })
+        .await
+        {
+            Ok(Ok(0)) => Ok(()),
+            Ok(Ok(code)) => return ExitCode::from(code.clamp(1, 255) as u8),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
         Command::Products { store, command } => {
             blocking(move || commerce::products(&store, command)).await
         }

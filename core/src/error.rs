@@ -31,9 +31,12 @@ pub enum Error {
     /// The ingest server could not be reached or refused the connection.
     #[error("cannot reach ingest {url}: {reason}")]
     IngestUnreachable { url: String, reason: String },
-    /// The connection to the ingest broke while live.
+    /// The connection to the ingest broke while live (the session reconnects by itself).
     #[error("lost the connection to ingest {url}: {reason}")]
     IngestDisconnected { url: String, reason: String },
+    /// The ingest refused the stream for good (authentication, stream key): not retried.
+    #[error("ingest {url} rejected the stream: {reason} (check the stream key and credentials)")]
+    IngestRejected { url: String, reason: String },
     /// An app-pushed frame or audio buffer was rejected; the session goes on.
     #[error("rejected media: {0}")]
     InvalidFrame(#[from] FrameError),

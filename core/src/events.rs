@@ -15,6 +15,9 @@ pub enum SessionState {
     Connecting,
     /// Media is reaching the ingest.
     Live,
+    /// The connection broke while live; capture, encoding and recording go on while the uplink
+    /// reconnects by itself.
+    Reconnecting,
     /// Stop requested: draining (end-of-stream) so the ingest and recording close cleanly.
     Ending,
     /// Stopped cleanly.
@@ -24,6 +27,14 @@ pub enum SessionState {
 }
 
 impl SessionState {
+    /// True while media is captured and encoded: `Connecting`, `Live` or `Reconnecting`.
+    pub fn is_running(self) -> bool {
+        matches!(
+            self,
+            SessionState::Connecting | SessionState::Live | SessionState::Reconnecting
+        )
+    }
+
     /// True for `Ended` and `Failed`, after which nothing changes.
     pub fn is_terminal(self) -> bool {
         matches!(self, SessionState::Ended | SessionState::Failed)
@@ -43,9 +54,10 @@ pub struct LiveStats {
     pub video_kbps: f64,
     /// Encoded audio bitrate, kbit/s.
     pub audio_kbps: f64,
-    /// Bytes written to the ingest connection since the start.
+    /// Bytes written to the ingest since the start, over all connections.
     pub bytes_sent: u64,
-    /// Frames dropped since the start (app queue full, rate adaptation).
+    /// Frames dropped since the start (app queue full, rate adaptation, whole GOPs dropped when
+    /// the send window was full).
     pub dropped_frames: u64,
     /// Frames encoded since the start.
     pub frames_encoded: u64,

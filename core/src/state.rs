@@ -7,8 +7,10 @@ use crate::events::SessionState;
 pub enum StateInput {
     /// `start()` was called.
     Start,
-    /// The ingest accepted media.
+    /// The ingest accepted media (first time, or again after a reconnect).
     Connected,
+    /// The connection broke while live; the uplink reconnects.
+    Disconnected,
     /// `stop()` was called or the duration elapsed.
     StopRequested,
     /// End-of-stream reached every sink.
@@ -23,12 +25,13 @@ pub fn step(state: SessionState, input: StateInput) -> Option<SessionState> {
     use StateInput::*;
     match (state, input) {
         (Idle, Start) => Some(Connecting),
-        (Connecting, Connected) => Some(Live),
+        (Connecting | Reconnecting, Connected) => Some(Live),
+        (Live, Disconnected) => Some(Reconnecting),
         (Idle, StopRequested) => Some(Ended),
-        (Connecting | Live, StopRequested) => Some(Ending),
+        (Connecting | Live | Reconnecting, StopRequested) => Some(Ending),
         // A finite source (a file, the app ending its stream) drains without a stop request.
-        (Connecting | Live | Ending, Drained) => Some(Ended),
-        (Connecting | Live | Ending, Fatal) => Some(Failed),
+        (Connecting | Live | Reconnecting | Ending, Drained) => Some(Ended),
+        (Connecting | Live | Reconnecting | Ending, Fatal) => Some(Failed),
         _ => None,
     }
 }
@@ -54,9 +57,36 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_connection_reconnects_while_live() {
+        let mut s = Live;
+        for (input, want) in [
+            (Disconnected, Reconnecting),
+            (Connected, Live),
+            (Disconnected, Reconnecting),
+        ] {
+            s = step(s, input).unwrap();
+            assert_eq!(s, want);
+        }
+        assert_eq!(step(Reconnecting, StopRequested), Some(Ending));
+        assert_eq!(step(Reconnecting, Fatal), Some(Failed));
+        assert_eq!(
+            step(Connecting, Disconnected),
+            None,
+            "before the first connection a failure is fatal"
+        );
+    }
+
+    #[test]
     fn terminal_states_ignore_everything() {
         for s in [Ended, Failed] {
-            for i in [Start, Connected, StopRequested, Drained, Fatal] {
+            for i in [
+                Start,
+                Connected,
+                Disconnected,
+                StopRequested,
+                Drained,
+                Fatal,
+            ] {
                 assert_eq!(step(s, i), None, "{s:?} {i:?}");
             }
         }

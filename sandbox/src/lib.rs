@@ -3,9 +3,11 @@
 //! RTMP ingest (nginx with libnginx-mod-rtmp), and reads back what the ingest received.
 
 pub mod ingest;
+pub mod netlab;
 pub mod report;
 mod server;
 
 pub use ingest::{IngestError, LocalIngest};
+pub use netlab::{NetLab, NetLabError, Profile};
 pub use report::{MediaReport, StreamReport};
 pub use server::{Sandbox, SandboxError, SandboxOptions, run_until_signal};

@@ -132,3 +132,26 @@ pub fn mean_rgb(path: &Path, index: u64) -> (f64, f64, f64) {
     }
     (sum.0 / n, sum.1 / n, sum.2 / n)
 }
+
+/// True when the first video packet of a file is a keyframe (what a player needs to start).
+pub fn starts_on_keyframe(path: &Path) -> bool {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=flags",
+            "-of",
+            "csv=p=0",
+        ])
+        .args(["-read_intervals", "%+#1"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .is_some_and(|flags| flags.starts_with('K'))
+}

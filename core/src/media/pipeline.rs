@@ -17,7 +17,11 @@ use super::tagging::StreamTagger;
 use crate::config::{RecordConfig, SessionConfig, Source};
 use crate::error::{Error, Result};
 use crate::probe;
-use crate::uplink::sinks::add_live_branch;
+use crate::uplink::connection::check_elements;
+use crate::uplink::feed::{Feed, add_taps};
+
+/// Media the send side may hold before it drops whole GOPs of video (latency stays bounded).
+const SEND_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Sample rate of the encoded audio (AAC in FLV wants 44.1 kHz).
 const AUDIO_RATE: i32 = 44_100;
@@ -35,7 +39,8 @@ pub(crate) struct Counters {
 pub(crate) struct MediaPipeline {
     pub pipeline: gst::Pipeline,
     pub counters: Arc<Counters>,
-    pub live_sink: gst::Element,
+    /// The encoded media on its way to the uplink.
+    pub feed: Arc<Feed>,
     pub app: Option<AppInput>,
     pub encoder_kind: VideoEncoderKind,
     pub videorate: Option<gst::Element>,
@@ -129,7 +134,9 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
     pipeline.add_many(&achain[1..]).map_err(link_err)?;
     gst::Element::link_many(&achain).map_err(link_err)?;
 
-    let live_sink = add_live_branch(&pipeline, &config.target, &video_tee, &audio_tee)?;
+    check_elements(&config.target)?;
+    let feed = Feed::new(SEND_WINDOW);
+    add_taps(&pipeline, &video_tee, &audio_tee, &feed)?;
     if let Some(record) = &config.record {
         add_record_branch(&pipeline, record, &video_tee, &audio_tee)?;
     }
@@ -157,7 +164,7 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
     Ok(MediaPipeline {
         pipeline,
         counters,
-        live_sink,
+        feed,
         app: source.app,
         encoder_kind,
         videorate,

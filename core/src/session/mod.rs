@@ -20,7 +20,7 @@ use crate::media::encoders::VideoEncoderKind;
 use crate::media::pipeline::{self, MediaPipeline};
 use crate::media::sources::PushOutcome;
 use crate::state::{StateInput, step};
-use crate::uplink::sinks;
+use crate::uplink::supervisor::{Uplink, UplinkEvent};
 
 /// How long a stop may take to drain before the pipeline is torn down anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
@@ -36,6 +36,7 @@ struct Inner {
     config: SessionConfig,
     media: MediaPipeline,
     commerce: Mutex<Option<pins::CommerceLink>>,
+    uplink: Mutex<Option<Arc<Uplink>>>,
     events: EventHub,
     status: Mutex<Status>,
     changed: Condvar,
@@ -61,6 +62,7 @@ impl LiveSession {
                 config,
                 media,
                 commerce: Mutex::new(None),
+                uplink: Mutex::new(None),
                 events: EventHub::new(),
                 status: Mutex::new(Status {
                     state: SessionState::Idle,
@@ -104,10 +106,19 @@ impl LiveSession {
     pub fn start(&self) -> Result<()> {
         self.inner.transition(StateInput::Start, "start")?;
         self.inner.status().started = Some(Instant::now());
+        let uplink = Arc::new(
+            Uplink::start(
+                self.inner.config.target.clone(),
+                self.inner.media.feed.clone(),
+                &self.inner.media.pipeline,
+            )
+            .map_err(|e| Error::io("cannot start the uplink thread", &e))?,
+        );
+        *self.inner.uplink.lock().unwrap_or_else(|p| p.into_inner()) = Some(uplink.clone());
         let inner = self.inner.clone();
         let handle = std::thread::Builder::new()
             .name("fieldcast-monitor".into())
-            .spawn(move || inner.monitor())
+            .spawn(move || inner.monitor(uplink))
             .map_err(|e| Error::io("cannot start the session thread", &e))?;
         *self.inner.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         if let Err(e) = self.inner.media.pipeline.set_state(gst::State::Playing) {
@@ -176,13 +187,27 @@ impl LiveSession {
         self.app_input()?.push_audio(data, timestamp_us)
     }
 
+    /// Tells the session whether the device has a network (from the app's connectivity
+    /// callback). When it comes back, a pending reconnect wait ends at once.
+    pub fn set_network_available(&self, available: bool) {
+        let uplink = self
+            .inner
+            .uplink
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let (true, Some(uplink)) = (available, uplink) {
+            uplink.network_available();
+        }
+    }
+
     /// Inserts a compact JSON message (at most 1 KiB) into the video as an H.264 SEI
     /// `user_data_unregistered` message on the next frame, repeated on the next keyframes.
     /// `build` receives the stream time of that frame (ms since the first video frame) and returns
     /// the JSON; the same time is returned.
     pub fn insert_stream_message(&self, build: impl FnOnce(u64) -> Vec<u8>) -> Result<u64> {
         let state = self.state();
-        if !matches!(state, SessionState::Connecting | SessionState::Live) {
+        if !state.is_running() {
             return Err(Error::InvalidState {
                 state,
                 action: "insert a stream message",
@@ -196,7 +221,7 @@ impl LiveSession {
             Error::from(FrameError::NotAppSource(self.inner.config.source.label()))
         })?;
         let state = self.state();
-        if !matches!(state, SessionState::Connecting | SessionState::Live) {
+        if !state.is_running() {
             return Err(Error::InvalidState {
                 state,
                 action: "push media",
@@ -254,20 +279,18 @@ impl Inner {
         let _ = self.transition(StateInput::Fatal, "fail");
     }
 
-    /// The session thread: bus messages, connection detection, stats, drain timeout.
-    fn monitor(self: Arc<Self>) {
+    /// The session thread: bus messages, uplink events, stats, drain timeout.
+    fn monitor(self: Arc<Self>, uplink: Arc<Uplink>) {
         let bus = self.media.pipeline.bus().expect("a pipeline has a bus");
         let mut meter = StatsMeter::new(self.status().started.unwrap_or_else(Instant::now));
+        let (mut main_drained, mut uplink_drained) = (false, false);
         loop {
             if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(POLL.as_millis() as u64))
             {
                 match msg.view() {
-                    gst::MessageView::Eos(_) => {
-                        self.record_final_stats(&mut meter);
-                        let _ = self.transition(StateInput::Drained, "finish");
-                    }
+                    gst::MessageView::Eos(_) => main_drained = true,
                     gst::MessageView::Error(err) => {
-                        self.record_final_stats(&mut meter);
+                        self.record_final_stats(&mut meter, &uplink);
                         let state = self.status().state;
                         self.fail(crate::media::bus::classify(err, state, &self.config.target));
                     }
@@ -279,6 +302,20 @@ impl Inner {
                     _ => {}
                 }
             }
+            while let Some(event) = uplink.poll() {
+                match event {
+                    UplinkEvent::Drained => uplink_drained = true,
+                    UplinkEvent::Failed { .. } => {
+                        self.record_final_stats(&mut meter, &uplink);
+                        self.on_uplink(event);
+                    }
+                    _ => self.on_uplink(event),
+                }
+            }
+            if main_drained && uplink_drained {
+                self.record_final_stats(&mut meter, &uplink);
+                let _ = self.transition(StateInput::Drained, "finish");
+            }
             let (state, ending_since) = {
                 let s = self.status();
                 (s.state, s.ending_since)
@@ -286,28 +323,53 @@ impl Inner {
             if state.is_terminal() {
                 break;
             }
-            if state == SessionState::Connecting
-                && sinks::media_flowing(&self.config.target, &self.media.live_sink)
-            {
-                let _ = self.transition(StateInput::Connected, "connect");
-            }
-            if let Some(stats) = meter.tick(&self.media, false) {
+            if let Some(stats) = meter.tick(&self.media, uplink.bytes_sent(), false) {
                 self.status().stats = stats;
                 self.events.emit(SessionEvent::Stats(stats));
             }
             if ending_since.is_some_and(|t| t.elapsed() > DRAIN_TIMEOUT) {
                 log::warn!("end-of-stream did not drain in {DRAIN_TIMEOUT:?}; stopping anyway");
-                self.record_final_stats(&mut meter);
+                self.record_final_stats(&mut meter, &uplink);
                 let _ = self.transition(StateInput::Drained, "finish");
                 break;
             }
         }
+        uplink.stop();
         let _ = self.media.pipeline.set_state(gst::State::Null);
     }
 
+    /// Applies what the uplink reports: connected, lost (reconnecting), failed for good.
+    fn on_uplink(&self, event: UplinkEvent) {
+        let url = self.config.target.display_url().to_string();
+        match event {
+            UplinkEvent::Connected => {
+                let _ = self.transition(StateInput::Connected, "connect");
+            }
+            UplinkEvent::Lost(reason) => {
+                self.events
+                    .emit(SessionEvent::Error(Error::IngestDisconnected {
+                        url,
+                        reason,
+                    }));
+                let _ = self.transition(StateInput::Disconnected, "reconnect");
+            }
+            UplinkEvent::Failed { reason, rejected } => {
+                let error = if rejected {
+                    Error::IngestRejected { url, reason }
+                } else if self.status().state == SessionState::Connecting {
+                    Error::IngestUnreachable { url, reason }
+                } else {
+                    Error::IngestDisconnected { url, reason }
+                };
+                self.fail(error);
+            }
+            UplinkEvent::Drained => {}
+        }
+    }
+
     /// Stores the figures up to now, before a terminal state wakes the waiters.
-    fn record_final_stats(&self, meter: &mut StatsMeter) {
-        if let Some(stats) = meter.tick(&self.media, true) {
+    fn record_final_stats(&self, meter: &mut StatsMeter, uplink: &Uplink) {
+        if let Some(stats) = meter.tick(&self.media, uplink.bytes_sent(), true) {
             self.status().stats = stats;
         }
     }
@@ -337,7 +399,7 @@ impl StatsMeter {
 
     /// Returns stats once a second has passed since the previous ones, or at once with `force`
     /// (the final figures when the session ends).
-    fn tick(&mut self, media: &MediaPipeline, force: bool) -> Option<LiveStats> {
+    fn tick(&mut self, media: &MediaPipeline, bytes_sent: u64, force: bool) -> Option<LiveStats> {
         let now = Instant::now();
         let secs = now.duration_since(self.last).as_secs_f64();
         if secs < 1.0 && !(force && secs > 0.0) {
@@ -362,8 +424,10 @@ impl StatsMeter {
             output_fps: (frames_out - self.last_frames_out) as f64 / secs,
             video_kbps: (video_bytes - self.last_video_bytes) as f64 * 8.0 / 1000.0 / secs,
             audio_kbps: (audio_bytes - self.last_audio_bytes) as f64 * 8.0 / 1000.0 / secs,
-            bytes_sent: sinks::bytes_sent(&media.live_sink),
-            dropped_frames: app_dropped + rate_dropped,
+            bytes_sent,
+            dropped_frames: app_dropped
+                + rate_dropped
+                + media.feed.dropped_video.load(Ordering::Relaxed),
             frames_encoded: frames_out,
         };
         self.last = now;

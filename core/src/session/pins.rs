@@ -3,7 +3,6 @@
 
 use crate::commerce::{Pin, Pins};
 use crate::error::{Error, Result};
-use crate::events::SessionState;
 
 use super::LiveSession;
 
@@ -69,7 +68,7 @@ impl LiveSession {
         store: impl FnOnce(&CommerceLink, u64) -> Result<(Vec<u8>, Pin)>,
     ) -> Result<Pin> {
         let state = self.state();
-        if !matches!(state, SessionState::Connecting | SessionState::Live) {
+        if !state.is_running() {
             return Err(Error::InvalidState { state, action });
         }
         let guard = self

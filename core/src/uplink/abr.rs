@@ -1,0 +1,786 @@
+//! Adaptive bitrate: a pure controller fed a sample of the uplink every 500 ms, answering with
+//! the encoder changes to make. Time is injected through the samples, so recorded traces replay
+//! exactly in tests.
+//!
+//! Decreases are fast and multiplicative (to below the throughput the socket accepted), increases
+//! slow and additive after sustained calm. The resolution rung and the frame rate follow the
+//! bitrate with hysteresis: down as soon as the bitrate leaves the rung's range, up only when it
+//! has stayed above the next rung's floor plus a margin for a while. Below the lowest rung the
+//! live stream carries audio only.
+
+use std::time::Duration;
+
+use crate::config::StreamProfile;
+
+/// A congested sample whose throughput is at least this much below the bitrate cuts at once,
+/// even right after another cut; closer readings are noise.
+const FOLLOW_MEASURED_BELOW: f64 = 0.95;
+/// Samples to wait after a cut before cutting again on the same signal: the encoder's rate
+/// control needs about a second to reach the new bitrate.
+const CUT_COOLDOWN_SAMPLES: u32 = 2;
+
+/// One step of the ladder: a resolution at a frame rate, and the video bitrates it is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rung {
+    /// Output resolution.
+    pub profile: StreamProfile,
+    /// Frames per second.
+    pub fps: u32,
+    /// Lowest video bitrate (kbit/s) for this rung; below it the controller steps down.
+    pub min_kbps: u32,
+    /// Highest video bitrate (kbit/s) for this rung; above it only the next rung may go.
+    pub max_kbps: u32,
+}
+
+/// Tuning of the controller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AbrConfig {
+    /// Rungs, lowest first; each rung's `max_kbps` must reach the next one's
+    /// `min_kbps * (1 + rung_up_margin)`.
+    pub ladder: Vec<Rung>,
+    /// Audio bitrate (kbit/s), sent on top of the video and kept in audio-only mode.
+    pub audio_kbps: u32,
+    /// How often the uplink samples and calls [`AbrController::step`].
+    pub sample_period: Duration,
+    /// On congestion the video bitrate becomes this share of the measured video throughput.
+    pub decrease_factor: f64,
+    /// Added to the video bitrate on each calm sample once calm has lasted long enough.
+    pub increase_step_kbps: u32,
+    /// Calm needed before the first increase; doubled after each increase that congested.
+    pub calm_before_increase: Duration,
+    /// Upper bound of the calm needed after repeated failed increases.
+    pub max_calm_before_increase: Duration,
+    /// Queue level that counts as congestion when it is not shrinking.
+    pub queue_high: Duration,
+    /// Queue level under which a sample is calm and a growing queue is noise (a keyframe).
+    pub queue_low: Duration,
+    /// The next rung needs its floor plus this share before the controller steps up.
+    pub rung_up_margin: f64,
+    /// How long the bitrate must stay above that before the controller steps up.
+    pub rung_up_hold: Duration,
+    /// No byte accepted for this long while media waits: an outage, audio-only until it ends.
+    pub outage_after: Duration,
+    /// Calm needed in audio-only mode (for lack of throughput) before video is tried again;
+    /// doubled after each try that failed.
+    pub audio_only_retry: Duration,
+    /// Upper bound of the calm needed before trying video again.
+    pub max_audio_only_retry: Duration,
+}
+
+impl AbrConfig {
+    /// The default ladder up to `top`, whose nominal bitrate is the ceiling. The lowest
+    /// resolution also runs at 20 and 15 fps before the stream falls back to audio only.
+    pub fn for_profile(top: StreamProfile) -> Self {
+        let mut ladder = Vec::new();
+        for profile in StreamProfile::LADDER {
+            let rungs: &[(u32, u32, u32)] = match profile {
+                StreamProfile::P270 => &[(15, 130, 240), (20, 200, 340), (30, 280, 550)],
+                StreamProfile::P360 => &[(30, 420, 850)],
+                StreamProfile::P480 => &[(30, 650, 1250)],
+                StreamProfile::P540 => &[(30, 950, 1700)],
+                StreamProfile::P720 => &[(30, 1350, 1800)],
+            };
+            ladder.extend(rungs.iter().map(|&(fps, min_kbps, max_kbps)| Rung {
+                profile,
+                fps,
+                min_kbps,
+                max_kbps,
+            }));
+            if profile == top {
+                break;
+            }
+        }
+        if let Some(last) = ladder.last_mut() {
+            last.max_kbps = top.default_video_kbps();
+        }
+        AbrConfig {
+            ladder,
+            audio_kbps: 64,
+            sample_period: Duration::from_millis(500),
+            decrease_factor: 0.8,
+            increase_step_kbps: 50,
+            calm_before_increase: Duration::from_secs(5),
+            max_calm_before_increase: Duration::from_secs(15),
+            queue_high: Duration::from_millis(800),
+            queue_low: Duration::from_millis(300),
+            rung_up_margin: 0.2,
+            rung_up_hold: Duration::from_secs(3),
+            outage_after: Duration::from_secs(2),
+            audio_only_retry: Duration::from_secs(10),
+            max_audio_only_retry: Duration::from_secs(60),
+        }
+    }
+
+    /// The lowest video bitrate (kbit/s) before audio only.
+    pub fn min_kbps(&self) -> u32 {
+        self.ladder.first().map_or(0, |r| r.min_kbps)
+    }
+
+    /// The highest video bitrate (kbit/s).
+    pub fn max_kbps(&self) -> u32 {
+        self.ladder.last().map_or(0, |r| r.max_kbps)
+    }
+}
+
+impl Default for AbrConfig {
+    /// The full ladder, up to 720p at 1800 kbit/s.
+    fn default() -> Self {
+        AbrConfig::for_profile(StreamProfile::P720)
+    }
+}
+
+/// What the uplink saw since the previous sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbrSample {
+    /// Time since the session started.
+    pub at: Duration,
+    /// Bytes the socket accepted since the previous sample.
+    pub bytes_accepted: u64,
+    /// Media waiting in the send window.
+    pub queue_level: Duration,
+    /// Write errors since the previous sample.
+    pub send_errors: u32,
+    /// GOPs the send window dropped since the previous sample.
+    pub dropped_gops: u32,
+}
+
+/// Why the controller changed something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbrReason {
+    /// The link cannot carry the stream: the queue grows or stays high, writes fail or GOPs
+    /// were dropped. `measured_kbps` is what the socket accepted, `queue` what waited.
+    Congestion {
+        /// Throughput the socket accepted over the last sample, kbit/s.
+        measured_kbps: u32,
+        /// Media waiting in the send window.
+        queue: Duration,
+    },
+    /// The link has stayed calm long enough to try more.
+    Recovered,
+    /// Nothing left the phone for a while although media waited.
+    Outage,
+    /// The link carries media again after an outage.
+    LinkBack,
+}
+
+/// A change for the encoder or the live branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbrDecision {
+    /// Set the video encoder's bitrate.
+    SetBitrate {
+        /// Video bitrate, kbit/s.
+        kbps: u32,
+        /// Why.
+        reason: AbrReason,
+    },
+    /// Scale the video to another resolution.
+    SetRung {
+        /// The new resolution.
+        profile: StreamProfile,
+        /// Why.
+        reason: AbrReason,
+    },
+    /// Change the frame rate.
+    SetFps {
+        /// Frames per second.
+        fps: u32,
+        /// Why.
+        reason: AbrReason,
+    },
+    /// Stop (`on`) or resume sending video on the live stream; audio always goes.
+    AudioOnly {
+        /// True while only audio is sent.
+        on: bool,
+        /// Why.
+        reason: AbrReason,
+    },
+}
+
+/// Why the live stream carries audio only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AudioOnly {
+    /// The link is too slow for the lowest rung.
+    LowThroughput,
+    /// Nothing gets through at all.
+    Outage,
+}
+
+/// The controller: samples in, decisions out.
+#[derive(Debug, Clone)]
+pub struct AbrController {
+    config: AbrConfig,
+    /// Index of the current rung in the ladder.
+    rung: usize,
+    kbps: u32,
+    audio_only: Option<AudioOnly>,
+    previous: Option<AbrSample>,
+    growing_samples: u32,
+    calm_since: Option<Duration>,
+    calm_needed: Duration,
+    /// True once the bitrate rose since the last congestion.
+    increased: bool,
+    /// The bitrate at which the last increase congested; passing it shows the link improved.
+    failed_probe_kbps: Option<u32>,
+    above_next_since: Option<Duration>,
+    stalled_since: Option<Duration>,
+    last_decrease: Option<Duration>,
+    audio_only_wait: Duration,
+    /// True from trying video again after audio only until the bitrate could rise.
+    trying_video: bool,
+}
+
+impl AbrController {
+    /// A controller starting at the top rung and bitrate of `config`.
+    pub fn new(config: AbrConfig) -> Self {
+        assert!(!config.ladder.is_empty(), "the ABR ladder needs a rung");
+        AbrController {
+            rung: config.ladder.len() - 1,
+            kbps: config.max_kbps(),
+            audio_only: None,
+            previous: None,
+            growing_samples: 0,
+            calm_since: None,
+            calm_needed: config.calm_before_increase,
+            increased: false,
+            failed_probe_kbps: None,
+            above_next_since: None,
+            stalled_since: None,
+            last_decrease: None,
+            audio_only_wait: config.audio_only_retry,
+            trying_video: false,
+            config,
+        }
+    }
+
+    /// The current video bitrate, kbit/s.
+    pub fn kbps(&self) -> u32 {
+        self.kbps
+    }
+
+    /// The current rung.
+    pub fn rung(&self) -> Rung {
+        self.config.ladder[self.rung]
+    }
+
+    /// True while the live stream carries audio only.
+    pub fn audio_only(&self) -> bool {
+        self.audio_only.is_some()
+    }
+
+    /// Takes one sample and returns the changes to make, in order (rung, frame rate, bitrate).
+    pub fn step(&mut self, sample: AbrSample) -> Vec<AbrDecision> {
+        let previous = self.previous.replace(sample);
+        let elapsed = previous
+            .map_or(self.config.sample_period, |p| {
+                sample.at.saturating_sub(p.at)
+            })
+            .max(Duration::from_millis(1));
+        let measured_kbps = (sample.bytes_accepted * 8) as f64 / elapsed.as_millis() as f64;
+        let previous_level = previous.map_or(Duration::ZERO, |p| p.queue_level);
+        let growing = sample.queue_level > previous_level;
+        self.growing_samples = if growing { self.growing_samples + 1 } else { 0 };
+
+        // Nothing gets through: no throughput to learn from, only an outage to detect.
+        if sample.bytes_accepted == 0 && sample.queue_level > Duration::ZERO {
+            self.calm_since = None;
+            let since = *self.stalled_since.get_or_insert(sample.at);
+            if self.audio_only.is_none() && sample.at - since >= self.config.outage_after {
+                self.audio_only = Some(AudioOnly::Outage);
+                return vec![AbrDecision::AudioOnly {
+                    on: true,
+                    reason: AbrReason::Outage,
+                }];
+            }
+            return Vec::new();
+        }
+        self.stalled_since = None;
+        if self.audio_only == Some(AudioOnly::Outage) {
+            // Resume where the link was: one congested sample corrects it if it came back worse.
+            self.audio_only = None;
+            self.growing_samples = 0;
+            return vec![AbrDecision::AudioOnly {
+                on: false,
+                reason: AbrReason::LinkBack,
+            }];
+        }
+
+        // A keyframe makes the queue grow for a sample or two; three in a row, or two above the
+        // noise level, is a link that cannot keep up.
+        let congested = sample.send_errors > 0
+            || sample.dropped_gops > 0
+            || (sample.queue_level >= self.config.queue_high
+                && sample.queue_level >= previous_level)
+            || (self.growing_samples >= 2 && sample.queue_level >= self.config.queue_low)
+            || self.growing_samples >= 3;
+        if congested {
+            let reason = AbrReason::Congestion {
+                measured_kbps: measured_kbps.round() as u32,
+                queue: sample.queue_level,
+            };
+            return self.on_congestion(sample.at, measured_kbps, reason);
+        }
+        if sample.queue_level >= self.config.queue_low || growing {
+            // Draining a backlog, or a queue starting to grow: not congested, not calm either.
+            self.calm_since = None;
+            return Vec::new();
+        }
+        self.on_calm(sample.at)
+    }
+
+    fn on_congestion(
+        &mut self,
+        at: Duration,
+        measured_kbps: f64,
+        reason: AbrReason,
+    ) -> Vec<AbrDecision> {
+        self.calm_since = None;
+        self.above_next_since = None;
+        if self.increased {
+            // The last increase found the limit: wait longer before the next one.
+            self.increased = false;
+            self.failed_probe_kbps = Some(self.kbps);
+            self.calm_needed = (self.calm_needed * 2).min(self.config.max_calm_before_increase);
+        }
+        if self.audio_only.is_some() {
+            return Vec::new();
+        }
+        let factor = self.config.decrease_factor;
+        let measured_video = (measured_kbps - f64::from(self.config.audio_kbps)).max(0.0);
+        let below_measured = measured_video * factor;
+        let cooled_down = self.last_decrease.is_none_or(|t| {
+            at.saturating_sub(t) >= self.config.sample_period * CUT_COOLDOWN_SAMPLES
+        });
+        let target = if below_measured < f64::from(self.kbps) * FOLLOW_MEASURED_BELOW {
+            below_measured
+        } else if cooled_down {
+            f64::from(self.kbps) * factor
+        } else {
+            // The last cut has not reached the wire yet.
+            return Vec::new();
+        };
+        self.last_decrease = Some(at);
+        let target = target.round() as u32;
+        if target < self.config.min_kbps() {
+            self.audio_only = Some(AudioOnly::LowThroughput);
+            if self.trying_video {
+                self.audio_only_wait =
+                    (self.audio_only_wait * 2).min(self.config.max_audio_only_retry);
+            }
+            let mut decisions = self.apply(0, self.config.min_kbps(), reason);
+            decisions.push(AbrDecision::AudioOnly { on: true, reason });
+            return decisions;
+        }
+        let rung = (0..=self.rung)
+            .rev()
+            .find(|&i| self.config.ladder[i].min_kbps <= target)
+            .unwrap_or(0);
+        self.apply(rung, target, reason)
+    }
+
+    fn on_calm(&mut self, at: Duration) -> Vec<AbrDecision> {
+        let calm_for = at - *self.calm_since.get_or_insert(at);
+        let reason = AbrReason::Recovered;
+        if self.audio_only.is_some() {
+            if calm_for < self.audio_only_wait {
+                return Vec::new();
+            }
+            self.audio_only = None;
+            self.trying_video = true;
+            self.calm_since = Some(at);
+            return vec![AbrDecision::AudioOnly { on: false, reason }];
+        }
+        if calm_for < self.calm_needed {
+            return Vec::new();
+        }
+        let ladder = &self.config.ladder;
+        let up_threshold =
+            |i: usize| f64::from(ladder[i].min_kbps) * (1.0 + self.config.rung_up_margin);
+        let mut rung = self.rung;
+        let next_fits = rung + 1 < ladder.len() && f64::from(self.kbps) >= up_threshold(rung + 1);
+        if !next_fits {
+            self.above_next_since = None;
+        } else if at - *self.above_next_since.get_or_insert(at) >= self.config.rung_up_hold {
+            self.above_next_since = None;
+            while rung + 1 < ladder.len() && f64::from(self.kbps) >= up_threshold(rung + 1) {
+                rung += 1;
+            }
+        }
+        let kbps = (self.kbps + self.config.increase_step_kbps).min(ladder[rung].max_kbps);
+        if kbps > self.kbps {
+            self.increased = true;
+            self.trying_video = false;
+            self.audio_only_wait = self.config.audio_only_retry;
+        }
+        if self.failed_probe_kbps.is_some_and(|k| kbps > k) {
+            // Past the old limit without congestion: the link improved, probe at full pace.
+            self.failed_probe_kbps = None;
+            self.calm_needed = self.config.calm_before_increase;
+        }
+        self.apply(rung, kbps, reason)
+    }
+
+    /// Moves to `rung` at `kbps` and lists what changed.
+    fn apply(&mut self, rung: usize, kbps: u32, reason: AbrReason) -> Vec<AbrDecision> {
+        let (old, new) = (self.config.ladder[self.rung], self.config.ladder[rung]);
+        let kbps = kbps.min(new.max_kbps);
+        let mut decisions = Vec::new();
+        if new.profile != old.profile {
+            decisions.push(AbrDecision::SetRung {
+                profile: new.profile,
+                reason,
+            });
+        }
+        if new.fps != old.fps {
+            decisions.push(AbrDecision::SetFps {
+                fps: new.fps,
+                reason,
+            });
+        }
+        if kbps != self.kbps {
+            decisions.push(AbrDecision::SetBitrate { kbps, reason });
+        }
+        self.rung = rung;
+        self.kbps = kbps;
+        decisions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STEP: Duration = Duration::from_millis(500);
+
+    /// The state after one sample of a simulated link.
+    #[derive(Debug, Clone)]
+    struct Tick {
+        at: Duration,
+        sample: AbrSample,
+        /// Video bitrate before and after the step.
+        kbps_before: u32,
+        kbps: u32,
+        audio_only: bool,
+        rung: Rung,
+        decisions: Vec<AbrDecision>,
+    }
+
+    impl Tick {
+        /// What the controller asks the link to carry, kbit/s.
+        fn total_kbps(&self, audio_kbps: u32) -> u32 {
+            audio_kbps + if self.audio_only { 0 } else { self.kbps }
+        }
+    }
+
+    /// Replays a link whose capacity follows `trace` (from second, kbit/s) for `seconds`: the
+    /// encoder produces what the controller decided, the socket accepts up to the capacity, the
+    /// rest waits in a 2 s send window that drops a GOP (1 s of media) when it overflows.
+    fn simulate(config: AbrConfig, trace: &[(u64, u32)], seconds: u64) -> Vec<Tick> {
+        simulate_with(config, seconds, |at| {
+            let t = at.as_secs();
+            trace
+                .iter()
+                .rev()
+                .find(|(from, _)| *from <= t)
+                .map_or(0, |(_, k)| *k)
+        })
+    }
+
+    fn simulate_with(
+        config: AbrConfig,
+        seconds: u64,
+        capacity: impl Fn(Duration) -> u32,
+    ) -> Vec<Tick> {
+        let audio = config.audio_kbps;
+        let mut abr = AbrController::new(config);
+        let mut queue_bits = 0.0;
+        let mut ticks = Vec::new();
+        let mut at = Duration::ZERO;
+        while at < Duration::from_secs(seconds) {
+            at += STEP;
+            let capacity_kbps = capacity(at);
+            let rate = f64::from(audio + if abr.audio_only() { 0 } else { abr.kbps() });
+            let step_ms = STEP.as_millis() as f64;
+            queue_bits += rate * step_ms;
+            let sent = queue_bits.min(f64::from(capacity_kbps) * step_ms);
+            queue_bits -= sent;
+            let mut level_ms = queue_bits / rate;
+            let mut dropped_gops = 0;
+            if level_ms > 2_000.0 {
+                queue_bits = rate * 1_000.0;
+                level_ms = 1_000.0;
+                dropped_gops = 1;
+            }
+            let sample = AbrSample {
+                at,
+                bytes_accepted: (sent / 8.0) as u64,
+                queue_level: Duration::from_millis(level_ms as u64),
+                send_errors: 0,
+                dropped_gops,
+            };
+            let kbps_before = abr.kbps();
+            let decisions = abr.step(sample);
+            ticks.push(Tick {
+                at,
+                sample,
+                kbps_before,
+                kbps: abr.kbps(),
+                audio_only: abr.audio_only(),
+                rung: abr.rung(),
+                decisions,
+            });
+        }
+        ticks
+    }
+
+    fn at(ticks: &[Tick], seconds: f64) -> &Tick {
+        ticks
+            .iter()
+            .find(|t| t.at >= Duration::from_secs_f64(seconds))
+            .unwrap()
+    }
+
+    fn rung_changes(ticks: &[Tick]) -> usize {
+        ticks
+            .iter()
+            .flat_map(|t| &t.decisions)
+            .filter(|d| matches!(d, AbrDecision::SetRung { .. } | AbrDecision::SetFps { .. }))
+            .count()
+    }
+
+    /// Invariants every trace must keep.
+    fn check_invariants(config: &AbrConfig, ticks: &[Tick]) {
+        for t in ticks {
+            assert!(
+                (config.min_kbps()..=config.max_kbps()).contains(&t.kbps),
+                "{:?}: {} kbit/s out of range",
+                t.at,
+                t.kbps
+            );
+            assert!(
+                (t.rung.min_kbps..=t.rung.max_kbps).contains(&t.kbps),
+                "{:?}: {} kbit/s outside {:?}",
+                t.at,
+                t.kbps,
+                t.rung
+            );
+            let congested = t.sample.dropped_gops > 0
+                || t.sample.send_errors > 0
+                || t.sample.queue_level >= config.queue_high;
+            if congested {
+                assert!(
+                    t.kbps <= t.kbps_before,
+                    "increase during congestion at {:?}",
+                    t.at
+                );
+            }
+            for d in &t.decisions {
+                if let AbrDecision::SetBitrate { reason, .. } = d {
+                    let increase = t.kbps > t.kbps_before;
+                    assert_eq!(
+                        increase,
+                        *reason == AbrReason::Recovered,
+                        "{:?}: {d:?}",
+                        t.at
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_collapse_is_followed_down_fast_and_back_up_after_recovery() {
+        let config = AbrConfig::default();
+        // 2 Mbit/s, 300 kbit/s from 60 s to 90 s, 2 Mbit/s again.
+        let ticks = simulate(config.clone(), &[(0, 2_000), (60, 300), (90, 2_000)], 180);
+        check_invariants(&config, &ticks);
+        let before = at(&ticks, 59.5).total_kbps(config.audio_kbps);
+        assert_eq!(before, 1_864, "720p at full rate before the fall");
+
+        // Within one second of the fall the target is at most 90% of the new capacity...
+        let limit = 270;
+        let down = ticks
+            .iter()
+            .find(|t| t.at > Duration::from_secs(60) && t.total_kbps(config.audio_kbps) <= limit)
+            .unwrap();
+        assert!(down.at <= Duration::from_secs(61), "down at {:?}", down.at);
+        // ...and stays there on average: probing for more is short and rare.
+        let during: Vec<_> = ticks
+            .iter()
+            .filter(|t| t.at >= down.at && t.at < Duration::from_secs(90))
+            .collect();
+        let mean = during
+            .iter()
+            .map(|t| t.total_kbps(config.audio_kbps))
+            .sum::<u32>()
+            / during.len() as u32;
+        assert!(mean <= limit, "{mean} kbit/s on average");
+        assert!(
+            during.iter().all(|t| !t.audio_only),
+            "300 kbit/s still carries video"
+        );
+
+        // Within 40 s of the recovery, back to at least 70% of where it was.
+        let recovered = at(&ticks, 130.0).total_kbps(config.audio_kbps);
+        assert!(
+            recovered * 10 >= before * 7,
+            "{recovered} kbit/s 40 s after recovery"
+        );
+    }
+
+    #[test]
+    fn a_steady_link_changes_nothing() {
+        let config = AbrConfig::default();
+        let ticks = simulate(config.clone(), &[(0, 2_500)], 300);
+        assert!(ticks.iter().all(|t| t.decisions.is_empty()));
+
+        // A steady link below the top settles on a rung and stays there.
+        let ticks = simulate(config.clone(), &[(0, 1_000)], 300);
+        check_invariants(&config, &ticks);
+        let settled = &ticks[ticks.len() - 500..];
+        assert_eq!(rung_changes(settled), 0);
+        assert_eq!(settled[0].rung.profile, StreamProfile::P480);
+        let mean = settled
+            .iter()
+            .map(|t| t.total_kbps(config.audio_kbps))
+            .sum::<u32>()
+            / settled.len() as u32;
+        assert!((800..=1_000).contains(&mean), "{mean} kbit/s on average");
+    }
+
+    #[test]
+    fn a_noisy_or_sawtooth_link_does_not_oscillate() {
+        let config = AbrConfig::default();
+        // Capacity jumping each sample between 700 and 1400 kbit/s (a seeded LCG).
+        let noise = |at: Duration| {
+            let mut x = at.as_millis() as u64 / 500;
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            700 + ((x >> 33) % 700) as u32
+        };
+        let ticks = simulate_with(config.clone(), 300, noise);
+        check_invariants(&config, &ticks);
+        let changes = rung_changes(&ticks);
+        assert!(changes <= 4, "{changes} rung changes in 5 minutes of noise");
+
+        // A sawtooth: 1500 kbit/s for 20 s, 600 kbit/s for 20 s, for 5 minutes: the rung follows
+        // each real change at most once, never flapping in between.
+        let saw = |at: Duration| if at.as_secs() % 40 < 20 { 1_500 } else { 600 };
+        let ticks = simulate_with(config.clone(), 300, saw);
+        check_invariants(&config, &ticks);
+        let changes = rung_changes(&ticks);
+        assert!(
+            changes <= 15,
+            "{changes} rung changes for 15 capacity changes"
+        );
+        for window in ticks.windows(20) {
+            assert!(
+                rung_changes(window) <= 2,
+                "flapping around {:?}",
+                window[0].at
+            );
+        }
+    }
+
+    #[test]
+    fn an_outage_goes_audio_only_and_back() {
+        let config = AbrConfig::default();
+        let ticks = simulate(config.clone(), &[(0, 1_500), (30, 0), (38, 1_500)], 60);
+        check_invariants(&config, &ticks);
+        let on = ticks
+            .iter()
+            .find(|t| {
+                t.decisions.contains(&AbrDecision::AudioOnly {
+                    on: true,
+                    reason: AbrReason::Outage,
+                })
+            })
+            .unwrap();
+        assert!(on.at > Duration::from_secs(30) && on.at <= Duration::from_secs(33));
+        let off = ticks
+            .iter()
+            .find(|t| {
+                t.decisions.contains(&AbrDecision::AudioOnly {
+                    on: false,
+                    reason: AbrReason::LinkBack,
+                })
+            })
+            .unwrap();
+        assert!(off.at >= Duration::from_secs(38) && off.at <= Duration::from_secs(39));
+        // The outage says nothing about capacity: the bitrate is kept through it.
+        assert_eq!(on.kbps, off.kbps);
+        assert!(!at(&ticks, 59.0).audio_only);
+    }
+
+    #[test]
+    fn too_little_throughput_goes_audio_only_and_probes_back_rarely() {
+        let config = AbrConfig::default();
+        let ticks = simulate(config.clone(), &[(0, 150), (120, 600)], 240);
+        check_invariants(&config, &ticks);
+        assert!(at(&ticks, 3.0).audio_only);
+        let toggles = ticks
+            .iter()
+            .filter(|t| (..120).contains(&t.at.as_secs()))
+            .flat_map(|t| &t.decisions)
+            .filter(|d| matches!(d, AbrDecision::AudioOnly { .. }))
+            .count();
+        assert!(toggles <= 12, "{toggles} audio-only toggles in 2 minutes");
+        let last = at(&ticks, 239.0);
+        assert!(!last.audio_only && last.rung.profile == StreamProfile::P270);
+    }
+
+    #[test]
+    fn lowers_fps_before_leaving_the_lowest_rung() {
+        let config = AbrConfig::default();
+        let ticks = simulate(config.clone(), &[(0, 500), (30, 330), (60, 240)], 90);
+        let fps: Vec<u32> = ticks
+            .iter()
+            .flat_map(|t| &t.decisions)
+            .filter_map(|d| match d {
+                AbrDecision::SetFps { fps, .. } => Some(*fps),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fps, [20, 15]);
+        assert!(ticks.iter().all(|t| !t.audio_only));
+    }
+
+    #[test]
+    fn write_errors_and_dropped_gops_cut_at_once() {
+        let mut abr = AbrController::new(AbrConfig::for_profile(StreamProfile::P480));
+        assert_eq!((abr.kbps(), abr.rung().profile), (900, StreamProfile::P480));
+        let sample = |ms: u64, errors: u32, gops: u32| AbrSample {
+            at: Duration::from_millis(ms),
+            bytes_accepted: 125_000, // 2000 kbit/s over 500 ms: no lower bound to follow
+            queue_level: Duration::from_millis(100),
+            send_errors: errors,
+            dropped_gops: gops,
+        };
+        let congestion = AbrReason::Congestion {
+            measured_kbps: 2_000,
+            queue: Duration::from_millis(100),
+        };
+        assert_eq!(
+            abr.step(sample(500, 1, 0)),
+            [AbrDecision::SetBitrate {
+                kbps: 720,
+                reason: congestion
+            }]
+        );
+        // Within the cool-down the cut is not repeated for the same signal.
+        assert_eq!(abr.step(sample(1_000, 0, 1)), []);
+        assert_eq!(
+            abr.step(sample(1_500, 0, 1)),
+            [
+                AbrDecision::SetRung {
+                    profile: StreamProfile::P360,
+                    reason: congestion
+                },
+                AbrDecision::SetBitrate {
+                    kbps: 576,
+                    reason: congestion
+                }
+            ]
+        );
+    }
+}

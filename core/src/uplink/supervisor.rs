@@ -1,0 +1,309 @@
+//! The uplink thread: keeps one [`Connection`] fed from the send window, notices failures and
+//! stalls, and reconnects by itself with backoff while the session is live. Before the first
+//! successful connection a failure is final (the app asked to go live to an unusable ingest).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use super::connection::{Connection, Track};
+use super::feed::Feed;
+use super::reconnect::{FailureKind, ReconnectDecision, ReconnectPolicy, Reconnector, classify};
+use super::send_window::PacketKind;
+use super::target::IngestTarget;
+
+/// No byte reached the network for this long while media waited: the connection is stalled.
+const STALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the last media may take to reach the ingest when the session ends.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the thread looks at the connection when no media arrives.
+const TICK: Duration = Duration::from_millis(20);
+
+/// What the uplink reports to the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UplinkEvent {
+    /// Media reaches the ingest (first time, or again after a reconnect).
+    Connected,
+    /// The connection broke; the uplink reconnects by itself.
+    Lost(String),
+    /// The connection cannot be made or was refused for good (before the first connection, or
+    /// an auth / stream key rejection).
+    Failed { reason: String, rejected: bool },
+    /// Everything up to end-of-stream reached the ingest (or could not, and was given up).
+    Drained,
+}
+
+/// Handle of the uplink thread.
+pub(crate) struct Uplink {
+    shared: Arc<Shared>,
+    events: Mutex<Receiver<UplinkEvent>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Shared {
+    feed: Arc<Feed>,
+    stop: AtomicBool,
+    network_returned: AtomicBool,
+    /// Bytes written by finished connections plus the current one.
+    bytes_before: AtomicU64,
+    bytes_current: AtomicU64,
+}
+
+impl Uplink {
+    /// Starts the uplink thread for `target`, reading from `feed`.
+    pub fn start(
+        target: IngestTarget,
+        feed: Arc<Feed>,
+        main: &gst::Pipeline,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            feed,
+            stop: AtomicBool::new(false),
+            network_returned: AtomicBool::new(false),
+            bytes_before: AtomicU64::new(0),
+            bytes_current: AtomicU64::new(0),
+        });
+        let (tx, rx) = channel();
+        let worker = shared.clone();
+        let main = main.downgrade();
+        let thread = std::thread::Builder::new()
+            .name("fieldcast-uplink".into())
+            .spawn(move || run(&worker, &target, &main, &tx))?;
+        Ok(Uplink {
+            shared,
+            events: Mutex::new(rx),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The next event, if any (never blocks).
+    pub fn poll(&self) -> Option<UplinkEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_recv()
+            .ok()
+    }
+
+    /// Bytes written to the ingest over all connections.
+    pub fn bytes_sent(&self) -> u64 {
+        self.shared.bytes_before.load(Ordering::Relaxed)
+            + self.shared.bytes_current.load(Ordering::Relaxed)
+    }
+
+    /// The app saw the network come back: a pending reconnect wait ends now.
+    pub fn network_available(&self) {
+        self.shared.network_returned.store(true, Ordering::Release);
+    }
+
+    /// Stops the thread (abandoning what is not sent) and waits for it.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Uplink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// How one connection ended.
+enum End {
+    Failed(String),
+    Drained,
+    Stopped,
+}
+
+fn run(
+    shared: &Shared,
+    target: &IngestTarget,
+    main: &gst::glib::WeakRef<gst::Pipeline>,
+    events: &Sender<UplinkEvent>,
+) {
+    let started = Instant::now();
+    let mut reconnector = Reconnector::new(ReconnectPolicy::default());
+    let mut ever_connected = false;
+    loop {
+        let Some((video_caps, audio_caps)) = wait_for_caps(shared) else {
+            if !shared.stop.load(Ordering::Acquire) {
+                let _ = events.send(UplinkEvent::Drained);
+            }
+            return;
+        };
+        let Some(main) = main.upgrade() else { return };
+        let connection = match Connection::open(target, &video_caps, &audio_caps, &main) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = events.send(UplinkEvent::Failed {
+                    reason: e.to_string(),
+                    rejected: false,
+                });
+                return;
+            }
+        };
+        let end = pump(
+            shared,
+            &connection,
+            events,
+            &mut reconnector,
+            &mut ever_connected,
+            started,
+        );
+        if matches!(end, End::Drained) {
+            connection.finish(FINISH_TIMEOUT);
+        }
+        shared
+            .bytes_before
+            .fetch_add(connection.bytes_sent(), Ordering::Relaxed);
+        shared.bytes_current.store(0, Ordering::Relaxed);
+        let was_connected = connection.media_flowing();
+        drop(connection);
+        let reason = match end {
+            End::Stopped => return,
+            End::Drained => {
+                let _ = events.send(UplinkEvent::Drained);
+                return;
+            }
+            End::Failed(reason) => reason,
+        };
+        let kind = classify(&reason);
+        if !ever_connected || kind == FailureKind::Rejected {
+            let rejected = kind == FailureKind::Rejected;
+            let _ = events.send(UplinkEvent::Failed { reason, rejected });
+            return;
+        }
+        let jitter = rand::random::<f64>();
+        match reconnector.on_failure(started.elapsed(), kind, jitter) {
+            ReconnectDecision::GiveUp { reason } => {
+                let _ = events.send(UplinkEvent::Failed {
+                    reason,
+                    rejected: true,
+                });
+                return;
+            }
+            decision => {
+                // The app hears of the loss once; failed attempts to come back are only logged.
+                if was_connected {
+                    let _ = events.send(UplinkEvent::Lost(reason));
+                } else {
+                    log::info!("reconnect attempt failed: {reason}");
+                }
+                if let ReconnectDecision::RetryAfter(delay) = decision
+                    && !wait_before_retry(shared, delay, &mut reconnector, started)
+                {
+                    return;
+                }
+            }
+        }
+        // A new connection starts on a keyframe with audio from the same moment.
+        shared.feed.lock().window.reset_for_reconnect();
+        shared.feed.request_keyframe();
+        if shared.feed.lock().ended {
+            let _ = events.send(UplinkEvent::Drained);
+            return;
+        }
+    }
+}
+
+/// Waits until both streams' caps are known; `None` when stopped or ended first.
+fn wait_for_caps(shared: &Shared) -> Option<(gst::Caps, gst::Caps)> {
+    let mut state = shared.feed.lock();
+    loop {
+        if shared.stop.load(Ordering::Acquire) || (state.ended && state.window.is_empty()) {
+            return None;
+        }
+        if let (Some(v), Some(a)) = (&state.video_caps, &state.audio_caps) {
+            return Some((v.clone(), a.clone()));
+        }
+        state = shared.feed.wait(state, TICK);
+    }
+}
+
+/// Feeds one connection until it fails, the media ends, or the uplink stops.
+fn pump(
+    shared: &Shared,
+    connection: &Connection,
+    events: &Sender<UplinkEvent>,
+    reconnector: &mut Reconnector,
+    ever_connected: &mut bool,
+    started: Instant,
+) -> End {
+    let mut connected = false;
+    let mut last_bytes = 0;
+    let mut last_progress = Instant::now();
+    loop {
+        if shared.stop.load(Ordering::Acquire) {
+            return End::Stopped;
+        }
+        if let Some(error) = connection.error() {
+            return End::Failed(error);
+        }
+        let bytes = connection.bytes_sent();
+        shared.bytes_current.store(bytes, Ordering::Relaxed);
+        if !connected && connection.media_flowing() {
+            connected = true;
+            *ever_connected = true;
+            reconnector.on_connected(started.elapsed());
+            let _ = events.send(UplinkEvent::Connected);
+        }
+        let mut state = shared.feed.lock();
+        let waiting = !state.window.is_empty();
+        if bytes != last_bytes || !waiting {
+            last_bytes = bytes;
+            last_progress = Instant::now();
+        } else if last_progress.elapsed() > STALL_TIMEOUT {
+            return End::Failed(format!(
+                "stalled: no byte reached the ingest for {} s",
+                STALL_TIMEOUT.as_secs()
+            ));
+        }
+        if state.ended && !waiting {
+            return End::Drained;
+        }
+        if connection.has_room(Track::Video)
+            && connection.has_room(Track::Audio)
+            && let Some(packet) = state.window.pop()
+        {
+            drop(state);
+            let track = match packet.kind {
+                PacketKind::Video { .. } => Track::Video,
+                PacketKind::Audio => Track::Audio,
+            };
+            if let Err(e) = connection.push(track, packet.payload) {
+                return End::Failed(e);
+            }
+            continue;
+        }
+        drop(shared.feed.wait(state, TICK));
+    }
+}
+
+/// Sleeps `delay` unless stopped (false) or the app reports the network back (ends early).
+fn wait_before_retry(
+    shared: &Shared,
+    delay: Duration,
+    reconnector: &mut Reconnector,
+    started: Instant,
+) -> bool {
+    let deadline = Instant::now() + delay;
+    while Instant::now() < deadline {
+        if shared.stop.load(Ordering::Acquire) {
+            return false;
+        }
+        if shared.network_returned.swap(false, Ordering::AcqRel) {
+            let _ = reconnector.network_available(started.elapsed());
+            return true;
+        }
+        std::thread::sleep(TICK);
+    }
+    true
+}
