@@ -132,9 +132,18 @@ impl Connection {
         Ok(connection)
     }
 
-    /// True when the appsrc for `track` can take another buffer without growing past its limit.
-    pub fn has_room(&self, track: Track) -> bool {
-        self.src(track).current_level_buffers() < MAX_QUEUED_BUFFERS
+    /// How many more buffers both appsrcs take before either would grow past its limit.
+    pub fn room(&self) -> u64 {
+        let fullest = self
+            .video
+            .current_level_buffers()
+            .max(self.audio.current_level_buffers());
+        MAX_QUEUED_BUFFERS.saturating_sub(fullest)
+    }
+
+    /// True when both appsrcs have handed everything on.
+    pub fn is_drained(&self) -> bool {
+        self.video.current_level_buffers() == 0 && self.audio.current_level_buffers() == 0
     }
 
     /// Queues one encoded buffer; an error means the connection is gone.

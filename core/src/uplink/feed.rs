@@ -159,17 +159,15 @@ pub(crate) fn add_taps(
             Track::Video => "live-video",
             Track::Audio => "live-audio",
         };
-        let queue = make("queue", &format!("{name}-queue"))?;
         let sink = make("appsink", &format!("{name}-tap"))?
             .downcast::<gst_app::AppSink>()
             .expect("appsink is an AppSink");
         sink.set_property("sync", false);
         sink.set_property("async", false);
-        pipeline
-            .add_many([&queue, sink.upcast_ref()])
-            .map_err(link_err)?;
-        tee.link(&queue).map_err(link_err)?;
-        queue.link(&sink).map_err(link_err)?;
+        // No queue: the callback only moves the buffer into the window, so the encoder's
+        // thread can run it without waiting on anything.
+        pipeline.add(&sink).map_err(link_err)?;
+        tee.link(&sink).map_err(link_err)?;
         let (on_sample, on_eos) = (feed.clone(), feed.clone());
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()

@@ -21,8 +21,10 @@ use super::target::IngestTarget;
 const STALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the last media may take to reach the ingest when the session ends.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the thread looks at the connection when no media arrives.
+/// How long the thread sleeps when there is nothing to move.
 const TICK: Duration = Duration::from_millis(20);
+/// How often the connection's errors, bytes and progress are read.
+const CHECK: Duration = Duration::from_millis(100);
 
 /// What the uplink reports to the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,40 +242,47 @@ fn pump(
     let mut connected = false;
     let mut last_bytes = 0;
     let mut last_progress = Instant::now();
+    let mut last_check: Option<Instant> = None;
     loop {
         if shared.stop.load(Ordering::Acquire) {
             return End::Stopped;
         }
-        if let Some(error) = connection.error() {
-            return End::Failed(error);
-        }
-        let bytes = connection.bytes_sent();
-        shared.bytes_current.store(bytes, Ordering::Relaxed);
-        if !connected && connection.media_flowing() {
-            connected = true;
-            *ever_connected = true;
-            reconnector.on_connected(started.elapsed());
-            let _ = events.send(UplinkEvent::Connected);
+        // The connection's health is read every CHECK, not per packet: each read of the sink's
+        // statistics builds a structure.
+        if last_check.is_none_or(|t| t.elapsed() >= CHECK) {
+            last_check = Some(Instant::now());
+            if let Some(error) = connection.error() {
+                return End::Failed(error);
+            }
+            let bytes = connection.bytes_sent();
+            shared.bytes_current.store(bytes, Ordering::Relaxed);
+            if !connected && connection.media_flowing() {
+                connected = true;
+                *ever_connected = true;
+                reconnector.on_connected(started.elapsed());
+                let _ = events.send(UplinkEvent::Connected);
+            }
+            let waiting = !shared.feed.lock().window.is_empty() || !connection.is_drained();
+            if bytes != last_bytes || !waiting {
+                last_bytes = bytes;
+                last_progress = Instant::now();
+            } else if last_progress.elapsed() > STALL_TIMEOUT {
+                return End::Failed(format!(
+                    "stalled: no byte reached the ingest for {} s",
+                    STALL_TIMEOUT.as_secs()
+                ));
+            }
         }
         let mut state = shared.feed.lock();
-        let waiting = !state.window.is_empty();
-        if bytes != last_bytes || !waiting {
-            last_bytes = bytes;
-            last_progress = Instant::now();
-        } else if last_progress.elapsed() > STALL_TIMEOUT {
-            return End::Failed(format!(
-                "stalled: no byte reached the ingest for {} s",
-                STALL_TIMEOUT.as_secs()
-            ));
-        }
-        if state.ended && !waiting {
+        if state.ended && state.window.is_empty() {
             return End::Drained;
         }
-        if connection.has_room(Track::Video)
-            && connection.has_room(Track::Audio)
+        // Move what the connection has room for, in one go.
+        let mut room = connection.room();
+        let mut moved = false;
+        while room > 0
             && let Some(packet) = state.window.pop()
         {
-            drop(state);
             let track = match packet.kind {
                 PacketKind::Video { .. } => Track::Video,
                 PacketKind::Audio => Track::Audio,
@@ -281,9 +290,12 @@ fn pump(
             if let Err(e) = connection.push(track, packet.payload) {
                 return End::Failed(e);
             }
-            continue;
+            room -= 1;
+            moved = true;
         }
-        drop(shared.feed.wait(state, TICK));
+        if !moved {
+            drop(shared.feed.wait(state, TICK));
+        }
     }
 }
 
