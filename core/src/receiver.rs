@@ -216,7 +216,7 @@ fn play_until(
         match msg.view() {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(e) => {
-                failure = Some(on_error(e.error().to_string()));
+                failure = Some(on_error(crate::media::bus::describe(e)));
                 break;
             }
             _ => {}

@@ -19,9 +19,7 @@ use crate::error::{Error, Result};
 use crate::probe;
 use crate::uplink::connection::check_elements;
 use crate::uplink::feed::{Feed, add_taps};
-
-/// Media the send side may hold before it drops whole GOPs of video (latency stays bounded).
-const SEND_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+use crate::uplink::send_window::SendWindow;
 
 /// Sample rate of the encoded audio (AAC in FLV wants 44.1 kHz).
 const AUDIO_RATE: i32 = 44_100;
@@ -135,7 +133,7 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
     gst::Element::link_many(&achain).map_err(link_err)?;
 
     check_elements(&config.target)?;
-    let feed = Feed::new(SEND_WINDOW);
+    let feed = Feed::new(SendWindow::<gst::Buffer>::DEFAULT_CAPACITY);
     add_taps(&pipeline, &video_tee, &audio_tee, &feed)?;
     if let Some(record) = &config.record {
         add_record_branch(&pipeline, record, &video_tee, &audio_tee)?;

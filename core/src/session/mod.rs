@@ -291,8 +291,7 @@ impl Inner {
                     gst::MessageView::Eos(_) => main_drained = true,
                     gst::MessageView::Error(err) => {
                         self.record_final_stats(&mut meter, &uplink);
-                        let state = self.status().state;
-                        self.fail(crate::media::bus::classify(err, state, &self.config.target));
+                        self.fail(crate::media::bus::classify(err));
                     }
                     gst::MessageView::Warning(w) => log::warn!(
                         "{}: {}",

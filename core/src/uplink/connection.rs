@@ -10,6 +10,7 @@ use gstreamer_app as gst_app;
 
 use super::target::IngestTarget;
 use crate::error::Result;
+use crate::media::bus::describe;
 use crate::media::elements::{is_available, make, missing};
 use crate::media::sources::link_err;
 
@@ -166,14 +167,7 @@ impl Connection {
         let bus = self.pipeline.bus()?;
         while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
             if let gst::MessageView::Error(err) = msg.view() {
-                let mut message = err.error().message().to_string();
-                if let Some(reason) = err
-                    .debug()
-                    .and_then(|d| d.lines().last().map(str::to_string))
-                {
-                    message = format!("{message} ({reason})");
-                }
-                return Some(message);
+                return Some(describe(err));
             }
         }
         None
