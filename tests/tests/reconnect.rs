@@ -56,6 +56,13 @@ fn a_vanished_ingest_is_reconnected_and_the_recording_has_no_gap() {
         SessionState::Ended
     );
     let stats = session.stats();
+    // About 6 s without a connection: the send window kept at most ~2 s (plus a GOP) and dropped
+    // the older video as whole GOPs instead of queueing it all.
+    assert!(
+        stats.dropped_frames >= 60,
+        "only {} frames dropped over the outage",
+        stats.dropped_frames
+    );
 
     // The second connection: a decodable stream that starts on a keyframe, about 4 s long.
     let again = report(&restarted.recording("back"));

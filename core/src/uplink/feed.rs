@@ -85,6 +85,14 @@ impl Feed {
         }
     }
 
+    /// Drops what a new connection cannot start with (video before the next keyframe and the
+    /// audio before it), counting the dropped frames.
+    pub fn reset_for_reconnect(&self) {
+        let dropped = self.lock().window.reset_for_reconnect();
+        self.dropped_video
+            .fetch_add(dropped as u64, Ordering::Relaxed);
+    }
+
     fn take(&self, track: Track, sample: &gst::Sample) {
         let Some(mut buffer) = sample.buffer_owned() else {
             return;

@@ -207,7 +207,7 @@ fn run(
             }
         }
         // A new connection starts on a keyframe with audio from the same moment.
-        shared.feed.lock().window.reset_for_reconnect();
+        shared.feed.reset_for_reconnect();
         shared.feed.request_keyframe();
         if shared.feed.lock().ended {
             let _ = events.send(UplinkEvent::Drained);
