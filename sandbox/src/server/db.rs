@@ -7,7 +7,6 @@ use rusqlite::{Connection, params};
 
 use super::error::ApiError;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// The schema a new database gets.
 const SCHEMA: &str = include_str!("schema.sql");
@@ -36,9 +35,13 @@ pub enum DbError {
 
 /// The current time as an RFC 3339 UTC string with millisecond precision.
 pub fn now_rfc3339() -> String {
+    // Fixed width (always three fraction digits), so stored times also sort as text; the
+    // well-known Rfc3339 format drops trailing zeros (".540" becomes ".54").
+    const MILLIS_UTC: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     let now = OffsetDateTime::now_utc();
-    let now = now.replace_millisecond(now.millisecond()).unwrap_or(now);
-    now.format(&Rfc3339).unwrap_or_else(|_| now.to_string())
+    now.format(MILLIS_UTC).unwrap_or_else(|_| now.to_string())
 }
 
 /// One connection shared by the handlers; every use runs on tokio's blocking pool.
@@ -120,6 +123,7 @@ fn seed(conn: &Connection) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::format_description::well_known::Rfc3339;
 
     #[test]
     fn timestamps_are_rfc3339_utc_with_milliseconds() {
