@@ -29,7 +29,7 @@ fn a_vanished_ingest_is_reconnected_and_the_recording_has_no_gap() {
         SessionState::Reconnecting,
         Duration::from_secs(5)
     ));
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(5));
     assert_eq!(
         session.state(),
         SessionState::Reconnecting,
@@ -55,17 +55,16 @@ fn a_vanished_ingest_is_reconnected_and_the_recording_has_no_gap() {
         session.wait(Some(Duration::from_secs(15))).unwrap(),
         SessionState::Ended
     );
+    let connected_for = back.elapsed().as_secs_f64();
     let stats = session.stats();
-    // About 6 s without a connection: the send window kept at most ~2 s (plus a GOP) and dropped
-    // the older video as whole GOPs instead of queueing it all.
-    assert!(
-        stats.dropped_frames >= 60,
-        "only {} frames dropped over the outage",
-        stats.dropped_frames
-    );
+    assert!(stats.dropped_frames > 0, "the outage dropped no video");
 
     // The second connection: a decodable stream that starts on a keyframe, about 4 s long.
     let again = report(&restarted.recording("back"));
+    eprintln!(
+        "second connection: {:.2} s of media, {connected_for:.2} s after the ingest came back",
+        again.duration_secs
+    );
     assert!(
         starts_on_keyframe(&restarted.recording("back")),
         "the new connection starts on a keyframe"
@@ -74,6 +73,18 @@ fn a_vanished_ingest_is_reconnected_and_the_recording_has_no_gap() {
     assert_eq!(video.size, Some((480, 270)));
     assert!(again.stream("audio").is_some());
     assert!(video.frames >= 90, "{again}");
+    // Over 5 s without a connection the send window kept at most ~2 s and dropped the older
+    // video as whole GOPs: the second connection carries about the time since the ingest came
+    // back plus that window. Queueing the outage would have added all of it.
+    assert!(
+        again.duration_secs
+            <= connected_for
+                + fieldcast_core::uplink::send_window::SendWindow::<()>::DEFAULT_CAPACITY
+                    .as_secs_f64()
+                + 1.0,
+        "the new connection sent {:.2} s of media {connected_for:.2} s after the ingest came back: the outage was queued",
+        again.duration_secs
+    );
     // The replay went on through the outage: one frame per 1/30 s over the whole session.
     let mp4 = report(&replay.path().join("fieldcast-00000.mp4"));
     assert!(

@@ -20,8 +20,8 @@ const RTMP_TIMEOUT_SECS: u32 = 10;
 /// Buffers an appsrc of the connection may hold before the supervisor stops feeding it (the rest
 /// waits in the send window, where it can be dropped by whole GOPs).
 const MAX_QUEUED_BUFFERS: u64 = 8;
-/// Bytes an RTMP connection writes before any media: handshake (C0+C1+C2 = 3073 bytes) and the
-/// connect / createStream / publish commands (well under 1 KiB).
+/// Bytes an RTMP connection counts before any media: the connect / createStream / publish
+/// commands (about 300 bytes; rtmp2sink does not count the handshake).
 const RTMP_SETUP_BYTES: u64 = 4096;
 
 /// Which elementary stream a buffer belongs to.
@@ -50,6 +50,8 @@ pub(crate) struct Connection {
     audio: gst_app::AppSrc,
     sink: gst::Element,
     target: IngestTarget,
+    /// Video buffers handed to this connection.
+    video_pushed: std::cell::Cell<u64>,
 }
 
 impl Connection {
@@ -126,6 +128,7 @@ impl Connection {
             audio,
             sink,
             target: target.clone(),
+            video_pushed: std::cell::Cell::new(0),
         };
         if let Err(e) = connection.pipeline.set_state(gst::State::Playing) {
             log::debug!("uplink refused PLAYING: {e}");
@@ -149,6 +152,9 @@ impl Connection {
 
     /// Queues one encoded buffer; an error means the connection is gone.
     pub fn push(&self, track: Track, buffer: gst::Buffer) -> std::result::Result<(), String> {
+        if track == Track::Video {
+            self.video_pushed.set(self.video_pushed.get() + 1);
+        }
         self.src(track)
             .push_buffer(buffer)
             .map(|_| ())
@@ -175,15 +181,37 @@ impl Connection {
 
     /// Bytes written to the network by this connection.
     pub fn bytes_sent(&self) -> u64 {
-        let Some(stats) = self.sink.property::<Option<gst::Structure>>("stats") else {
-            return 0;
-        };
-        for field in ["out-bytes-total", "bytes-sent-total"] {
-            if let Ok(v) = stats.get::<u64>(field) {
-                return v;
-            }
+        self.stat("out-bytes-total")
+            .or_else(|| self.stat("bytes-sent-total"))
+            .unwrap_or(0)
+    }
+
+    /// A counter from the network sink's statistics.
+    fn stat(&self, field: &str) -> Option<u64> {
+        self.sink
+            .property::<Option<gst::Structure>>("stats")?
+            .get::<u64>(field)
+            .ok()
+    }
+
+    /// True once the connection can take media: for RTMP, once the server has answered after the
+    /// handshake (rtmp2sink connects on start, before any media), so that media is not handed
+    /// to a connection that will never open; SRT's caller connects while starting.
+    pub fn ready(&self) -> bool {
+        match self.target {
+            IngestTarget::Rtmp { .. } => self.stat("in-bytes-total").is_some_and(|b| b > 0),
+            IngestTarget::Srt { .. } => true,
         }
-        0
+    }
+
+    /// Video frames a failed connection took with it: all it was given when no media ever
+    /// reached the ingest, else those still waiting in its appsrc.
+    pub fn lost_video(&self) -> u64 {
+        if self.media_flowing() {
+            self.video.current_level_buffers()
+        } else {
+            self.video_pushed.get()
+        }
     }
 
     /// True once media bytes (not just the protocol set-up) have reached the ingest.

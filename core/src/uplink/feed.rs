@@ -93,6 +93,11 @@ impl Feed {
             .fetch_add(dropped as u64, Ordering::Relaxed);
     }
 
+    /// Counts video frames lost with a failed connection.
+    pub fn count_lost(&self, frames: u64) {
+        self.dropped_video.fetch_add(frames, Ordering::Relaxed);
+    }
+
     fn take(&self, track: Track, sample: &gst::Sample) {
         let Some(mut buffer) = sample.buffer_owned() else {
             return;

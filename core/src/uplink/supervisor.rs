@@ -168,6 +168,9 @@ fn run(
             .fetch_add(connection.bytes_sent(), Ordering::Relaxed);
         shared.bytes_current.store(0, Ordering::Relaxed);
         let was_connected = connection.media_flowing();
+        if matches!(end, End::Failed(_)) {
+            shared.feed.count_lost(connection.lost_video());
+        }
         drop(connection);
         let reason = match end {
             End::Stopped => return,
@@ -239,6 +242,7 @@ fn pump(
     ever_connected: &mut bool,
     started: Instant,
 ) -> End {
+    let mut ready = false;
     let mut connected = false;
     let mut last_bytes = 0;
     let mut last_progress = Instant::now();
@@ -248,12 +252,14 @@ fn pump(
             return End::Stopped;
         }
         // The connection's health is read every CHECK, not per packet: each read of the sink's
-        // statistics builds a structure.
-        if last_check.is_none_or(|t| t.elapsed() >= CHECK) {
+        // statistics builds a structure. Until it is ready, more often, so media starts at once.
+        let every = if ready { CHECK } else { TICK };
+        if last_check.is_none_or(|t| t.elapsed() >= every) {
             last_check = Some(Instant::now());
             if let Some(error) = connection.error() {
                 return End::Failed(error);
             }
+            ready = ready || connection.ready();
             let bytes = connection.bytes_sent();
             shared.bytes_current.store(bytes, Ordering::Relaxed);
             if !connected && connection.media_flowing() {
@@ -277,8 +283,9 @@ fn pump(
         if state.ended && state.window.is_empty() {
             return End::Drained;
         }
-        // Move what the connection has room for, in one go.
-        let mut room = connection.room();
+        // Media waits in the window (where it can be dropped by whole GOPs) until the connection
+        // is up, and then moves in one go as far as the connection has room.
+        let mut room = if ready { connection.room() } else { 0 };
         let mut moved = false;
         while room > 0
             && let Some(packet) = state.window.pop()
