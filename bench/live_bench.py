@@ -392,6 +392,8 @@ def fieldcast_argv(fieldcast: Path, cfg: Config, url: str, secs: float) -> list[
         str(fieldcast), "live", "--ingest", url, "--source", "test",
         "--profile", cfg.profile, "--video-kbps", str(cfg.video_kbps),
         "--encoder", "x264", "--duration", str(secs), "--quiet",
+        # The peers send at a fixed rate; so does fieldcast here (the link is loopback).
+        "--no-abr",
     ]
 
 

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+
+use crate::event_json;
 use fieldcast_core::{
     EncoderPreference, LiveSession, LiveStats, SessionConfig, SessionEvent, SessionState, Source,
 };
@@ -44,6 +46,14 @@ pub struct LiveArgs {
     /// No status line; print state changes only.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Keep the configured bitrate, size and frame rate whatever the uplink does (the adaptive
+    /// bitrate is on by default).
+    #[arg(long)]
+    pub no_abr: bool,
+    /// Print every session event (state, stats, adaptive-bitrate decisions, errors) as one JSON
+    /// object per line on stdout, stamped with `wall_ms`; the status line is off.
+    #[arg(long)]
+    pub json_events: bool,
 }
 
 /// Parses `--source`.
@@ -86,7 +96,8 @@ pub fn config(args: &LiveArgs) -> Result<SessionConfig, String> {
                 .map_err(|e: fieldcast_core::Error| e.to_string())?,
         )
         .fps(args.fps)
-        .encoder(parse_encoder(&args.encoder)?);
+        .encoder(parse_encoder(&args.encoder)?)
+        .adaptive_bitrate(!args.no_abr);
     if let Some(kbps) = args.video_kbps {
         builder = builder.video_kbps(kbps);
     }
@@ -100,7 +111,7 @@ pub fn config(args: &LiveArgs) -> Result<SessionConfig, String> {
 pub async fn run(args: LiveArgs) -> Result<(), String> {
     let config = config(&args)?;
     let session = LiveSession::new(config).map_err(|e| e.to_string())?;
-    let status = StatusLine::new(args.quiet);
+    let status = StatusLine::new(args.quiet || args.json_events);
     status.note(&format!(
         "going live to {} ({} via {})",
         args.ingest,
@@ -111,6 +122,7 @@ pub async fn run(args: LiveArgs) -> Result<(), String> {
         &session,
         args.duration.map(Duration::from_secs_f64),
         &status,
+        args.json_events,
     )
     .await;
     status.finish();
@@ -120,6 +132,10 @@ pub async fn run(args: LiveArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     match result {
+        Ok(SessionState::Ended) if args.json_events => {
+            println!("{}", event_json::ended(&session.stats()));
+            Ok(())
+        }
         Ok(SessionState::Ended) => {
             let s = session.stats();
             println!(
@@ -143,6 +159,7 @@ async fn drive(
     session: &LiveSession,
     duration: Option<Duration>,
     status: &StatusLine,
+    json_events: bool,
 ) -> Option<SessionState> {
     let mut events = session.subscribe();
     if let Err(e) = session.start() {
@@ -155,7 +172,12 @@ async fn drive(
     let mut state = SessionState::Connecting;
     loop {
         tokio::select! {
-            event = events.recv() => match event {
+            event = events.recv() => {
+                if let (true, Ok(event)) = (json_events, &event) {
+                    println!("{}", event_json::event(event));
+                }
+                match event {
+                Ok(SessionEvent::Adapted(decision)) => status.note(&format!("adapted: {decision:?}")),
                 Ok(SessionEvent::StateChanged { to, .. }) => {
                     state = to;
                     status.state(to);
@@ -167,7 +189,8 @@ async fn drive(
                 Ok(SessionEvent::Error(e)) => status.note(&format!("error: {e}")),
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return Some(state),
-            },
+                }
+            }
             _ = tokio::signal::ctrl_c(), if !stopping => {
                 status.note("stopping (Ctrl-C)...");
                 stopping = true;

@@ -2,6 +2,7 @@
 
 mod commerce;
 mod demo;
+mod event_json;
 mod live;
 mod platform;
 

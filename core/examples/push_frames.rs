@@ -44,6 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     s.output_fps, s.video_kbps, s.dropped_frames
                 ),
                 SessionEvent::Error(e) => eprintln!("error: {e}"),
+                SessionEvent::Adapted(decision) => println!("adapted: {decision:?}"),
             }
         }
     });

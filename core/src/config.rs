@@ -173,6 +173,9 @@ pub struct SessionConfig {
     pub encoder: EncoderPreference,
     /// Optional local recording.
     pub record: Option<RecordConfig>,
+    /// Adapt the live stream's bitrate, size and frame rate to the uplink (on by default);
+    /// off keeps `video_kbps`, `profile` and `fps` fixed.
+    pub adaptive: bool,
 }
 
 /// Builder for [`SessionConfig`], with the defaults of the ladder.
@@ -187,6 +190,7 @@ pub struct SessionConfigBuilder {
     keyframe_interval_secs: u32,
     encoder: EncoderPreference,
     record: Option<RecordConfig>,
+    adaptive: bool,
 }
 
 impl SessionConfig {
@@ -203,6 +207,7 @@ impl SessionConfig {
             fps: 30,
             keyframe_interval_secs: 2,
             encoder: EncoderPreference::Auto,
+            adaptive: true,
             record: None,
         }
     }
@@ -253,6 +258,13 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Turns the adaptive bitrate on (the default) or off. Off, the live stream keeps the
+    /// configured bitrate, size and frame rate whatever the uplink does.
+    pub fn adaptive_bitrate(mut self, on: bool) -> Self {
+        self.adaptive = on;
+        self
+    }
+
     /// Validates and returns the configuration.
     pub fn build(self) -> Result<SessionConfig> {
         let target = IngestTarget::parse(&self.ingest)?;
@@ -266,6 +278,7 @@ impl SessionConfigBuilder {
             keyframe_interval_secs: self.keyframe_interval_secs,
             encoder: self.encoder,
             record: self.record,
+            adaptive: self.adaptive,
         };
         config.validate()?;
         Ok(config)

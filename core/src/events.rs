@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use crate::error::Error;
+use crate::uplink::abr::AbrDecision;
 
 /// Where a live session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,6 +62,18 @@ pub struct LiveStats {
     pub dropped_frames: u64,
     /// Frames encoded since the start.
     pub frames_encoded: u64,
+    /// Video bitrate the live encoder is asked for now, kbit/s (the adaptive bitrate's choice).
+    pub target_video_kbps: u32,
+    /// Size of the live video now (its rung), in pixels.
+    pub width: u32,
+    /// Height of the live video now.
+    pub height: u32,
+    /// Frame rate of the live video now.
+    pub fps: u32,
+    /// True while the live stream carries audio only (the link cannot carry the lowest rung).
+    pub audio_only: bool,
+    /// Media waiting to be sent (the send window's span).
+    pub send_queue: Duration,
 }
 
 /// Something that happened in a session.
@@ -75,6 +88,9 @@ pub enum SessionEvent {
     Stats(LiveStats),
     /// An error; fatal ones are followed by `StateChanged { to: Failed }`.
     Error(Error),
+    /// The adaptive bitrate changed the live stream (bitrate, rung, frame rate or audio only),
+    /// with its reason.
+    Adapted(AbrDecision),
 }
 
 /// Capacity of the event channel; a subscriber further behind than this loses the oldest events.

@@ -63,9 +63,13 @@ fn hardware_usable(factory: &str) -> bool {
     ok
 }
 
-/// Creates the configured H.264 encoder element.
-pub fn make_video_encoder(kind: VideoEncoderKind, config: &SessionConfig) -> Result<gst::Element> {
-    let enc = make(kind.factory(), "video-encoder")?;
+/// Creates the configured H.264 encoder element, named `name`.
+pub fn make_video_encoder(
+    kind: VideoEncoderKind,
+    config: &SessionConfig,
+    name: &str,
+) -> Result<gst::Element> {
+    let enc = make(kind.factory(), name)?;
     let gop = config.fps * config.keyframe_interval_secs;
     match kind {
         VideoEncoderKind::X264 => {

@@ -43,6 +43,14 @@ pub(crate) struct MediaPipeline {
     pub encoder_kind: VideoEncoderKind,
     pub videorate: Option<gst::Element>,
     pub tagger: Arc<StreamTagger>,
+    pub live: LiveVideo,
+}
+
+/// The live stream's video encoding, which the adaptive bitrate steers.
+pub(crate) struct LiveVideo {
+    pub encoder: gst::Element,
+    /// Size and frame rate of the live stream (only with the adaptive bitrate on).
+    pub caps: Option<gst::Element>,
 }
 
 /// Builds the whole graph for a configuration.
@@ -68,42 +76,45 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
     let scale = make("videoscale", "video-scale")?;
     scale.set_property("add-borders", true);
     let raw_caps = make("capsfilter", "video-raw-caps")?;
-    raw_caps.set_property(
-        "caps",
-        gst::Caps::builder("video/x-raw")
-            .field("format", "I420")
-            .field("width", size.0 as i32)
-            .field("height", size.1 as i32)
-            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-            .field("framerate", gst::Fraction::new(config.fps as i32, 1))
-            .build(),
-    );
-    let encode_queue = make("queue", "video-encode-queue")?;
-    let encoder_kind = choose_video_encoder(config.encoder)?;
-    let encoder = make_video_encoder(encoder_kind, config)?;
-    let parse = make("h264parse", "video-parse")?;
-    parse.set_property("config-interval", -1i32);
-    let h264_caps = make("capsfilter", "video-h264-caps")?;
-    h264_caps.set_property(
-        "caps",
-        gst::Caps::builder("video/x-h264")
-            .field("stream-format", "avc")
-            .field("alignment", "au")
-            .build(),
-    );
-    let video_tee = make("tee", "video-tee")?;
-    chain.extend([
-        convert,
-        scale,
-        raw_caps.clone(),
-        encode_queue,
-        encoder.clone(),
-        parse,
-        h264_caps.clone(),
-        video_tee.clone(),
-    ]);
+    raw_caps.set_property("caps", raw_video_caps(size, config.fps));
+    chain.extend([convert, scale, raw_caps.clone()]);
     pipeline.add_many(&chain[1..]).map_err(link_err)?;
     gst::Element::link_many(&chain).map_err(link_err)?;
+
+    // The adaptive bitrate changes the live stream's bitrate, size and frame rate; the recording
+    // keeps full quality, so with both the live stream gets an encoder of its own.
+    let encoder_kind = choose_video_encoder(config.encoder)?;
+    let own_record_encoder = config.adaptive && config.record.is_some();
+    let live_head = if own_record_encoder {
+        let raw_tee = make("tee", "video-raw-tee")?;
+        pipeline.add(&raw_tee).map_err(link_err)?;
+        raw_caps.link(&raw_tee).map_err(link_err)?;
+        raw_tee
+    } else {
+        raw_caps.clone()
+    };
+    // Live: [videoscale videorate caps] queue encoder h264parse caps tee
+    let mut live = Vec::new();
+    let live_caps = if config.adaptive {
+        let scale = make("videoscale", "live-video-scale")?;
+        scale.set_property("add-borders", true);
+        let rate = make("videorate", "live-video-rate")?;
+        rate.set_property("drop-only", true);
+        let caps = make("capsfilter", "live-video-caps")?;
+        caps.set_property("caps", raw_video_caps(size, config.fps));
+        live.extend([scale, rate, caps.clone()]);
+        Some(caps)
+    } else {
+        None
+    };
+    let encoded = encode_chain("video", encoder_kind, config)?;
+    live.extend(encoded.elements.iter().cloned());
+    let video_tee = make("tee", "video-tee")?;
+    live.push(video_tee.clone());
+    pipeline.add_many(&live).map_err(link_err)?;
+    live_head.link(&live[0]).map_err(link_err)?;
+    gst::Element::link_many(&live).map_err(link_err)?;
+    let encoder = encoded.encoder.clone();
 
     // Audio: [clocksync] audioconvert audioresample caps queue aac aacparse tee
     let mut achain: Vec<gst::Element> = vec![source.audio.clone()];
@@ -133,10 +144,21 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
     gst::Element::link_many(&achain).map_err(link_err)?;
 
     check_elements(&config.target)?;
-    let feed = Feed::new(SendWindow::<gst::Buffer>::DEFAULT_CAPACITY);
+    let feed = Feed::new(SendWindow::<()>::DEFAULT_CAPACITY);
     add_taps(&pipeline, &video_tee, &audio_tee, &feed)?;
+    let mut tagged = vec![encoded.output.clone()];
     if let Some(record) = &config.record {
-        add_record_branch(&pipeline, record, &video_tee, &audio_tee)?;
+        let record_video = if own_record_encoder {
+            let full = encode_chain("rec-video", encoder_kind, config)?;
+            pipeline.add_many(&full.elements).map_err(link_err)?;
+            live_head.link(&full.elements[0]).map_err(link_err)?;
+            gst::Element::link_many(&full.elements).map_err(link_err)?;
+            tagged.push(full.output.clone());
+            full.output
+        } else {
+            video_tee.clone()
+        };
+        add_record_branch(&pipeline, record, &record_video, &audio_tee)?;
     }
 
     count_buffers(&source.video, &counters, |c, _| {
@@ -149,14 +171,15 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
     count_buffers(&audio_encoder, &counters, |c, bytes| {
         c.audio_bytes.fetch_add(bytes, Ordering::Relaxed);
     });
-    let tagger = StreamTagger::install(&h264_caps, config.fps);
+    let tagger = StreamTagger::install(&tagged.iter().collect::<Vec<_>>(), config.fps);
     if matches!(
         config.source,
         Source::Test {
             latency_stamp: true
         }
     ) {
-        stamp_capture_time(&raw_caps, size)?;
+        // Painted where the live stream has its final size, so the receiver can read it.
+        stamp_capture_time(live_caps.as_ref().unwrap_or(&raw_caps), size)?;
     }
 
     Ok(MediaPipeline {
@@ -167,6 +190,58 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
         encoder_kind,
         videorate,
         tagger,
+        live: LiveVideo {
+            encoder,
+            caps: live_caps,
+        },
+    })
+}
+
+/// Raw I420 video caps of `size` at `fps`.
+pub(crate) fn raw_video_caps(size: (u32, u32), fps: u32) -> gst::Caps {
+    gst::Caps::builder("video/x-raw")
+        .field("format", "I420")
+        .field("width", size.0 as i32)
+        .field("height", size.1 as i32)
+        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+        .field("framerate", gst::Fraction::new(fps as i32, 1))
+        .build()
+}
+
+/// An encoding of the raw video: queue, encoder, h264parse, AVC caps.
+struct EncodeChain {
+    elements: Vec<gst::Element>,
+    encoder: gst::Element,
+    /// The last element: AVC access units leave here.
+    output: gst::Element,
+}
+
+/// Builds (does not add) an encode chain whose element names start with `prefix`.
+fn encode_chain(
+    prefix: &str,
+    kind: VideoEncoderKind,
+    config: &SessionConfig,
+) -> Result<EncodeChain> {
+    let encoder = make_video_encoder(kind, config, &format!("{prefix}-encoder"))?;
+    let parse = make("h264parse", &format!("{prefix}-parse"))?;
+    parse.set_property("config-interval", -1i32);
+    let output = make("capsfilter", &format!("{prefix}-h264-caps"))?;
+    output.set_property(
+        "caps",
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "au")
+            .build(),
+    );
+    Ok(EncodeChain {
+        elements: vec![
+            make("queue", &format!("{prefix}-encode-queue"))?,
+            encoder.clone(),
+            parse,
+            output.clone(),
+        ],
+        encoder,
+        output,
     })
 }
 
@@ -174,7 +249,7 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
 fn add_record_branch(
     pipeline: &gst::Pipeline,
     record: &RecordConfig,
-    video_tee: &gst::Element,
+    video: &gst::Element,
     audio_tee: &gst::Element,
 ) -> Result<()> {
     std::fs::create_dir_all(&record.dir)
@@ -192,7 +267,7 @@ fn add_record_branch(
     let vq = make("queue", "rec-video-queue")?;
     let aq = make("queue", "rec-audio-queue")?;
     pipeline.add_many([&mux, &vq, &aq]).map_err(link_err)?;
-    video_tee.link(&vq).map_err(link_err)?;
+    video.link(&vq).map_err(link_err)?;
     audio_tee.link(&aq).map_err(link_err)?;
     vq.link_pads(Some("src"), &mux, Some("video"))
         .map_err(link_err)?;
@@ -214,21 +289,24 @@ fn count_buffers(element: &gst::Element, counters: &Arc<Counters>, f: fn(&Counte
     }
 }
 
-/// Paints the capture wall-clock time into every frame leaving `element` (the latency probe).
+/// Paints the capture wall-clock time into every frame leaving `element` (the latency probe), at
+/// whatever size the frames have there (the live stream's size changes with its rung).
 fn stamp_capture_time(element: &gst::Element, size: (u32, u32)) -> Result<()> {
     if !probe::fits(size.0 as usize, size.1 as usize) {
         return Err(Error::InvalidConfig(
             "the latency stamp needs at least 256x64 pixels".into(),
         ));
     }
-    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, size.0, size.1)
-        .build()
-        .map_err(link_err)?;
     let pad = element.static_pad("src").expect("capsfilter has a src pad");
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info_probe| {
-        if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info_probe.data {
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info_probe| {
+        let info = pad
+            .current_caps()
+            .and_then(|caps| gst_video::VideoInfo::from_caps(&caps).ok());
+        if let (Some(gst::PadProbeData::Buffer(buffer)), Some(info)) = (&mut info_probe.data, info)
+        {
             let buffer = buffer.make_mut();
             if let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info)
+                && probe::fits(info.width() as usize, info.height() as usize)
             {
                 let stride = frame.plane_stride()[0] as usize;
                 if let Ok(luma) = frame.plane_data_mut(0) {

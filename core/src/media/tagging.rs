@@ -28,32 +28,38 @@ struct State {
     repeats: Vec<(Arc<[u8]>, u32)>,
 }
 
-/// Schedules SEI messages into the next encoded frames; shared with the pad probe.
+/// Schedules SEI messages into the next encoded frames of one or more encodings of the same
+/// video (the live stream, and the recording when it has an encoder of its own); shared with the
+/// pad probes. Stream times are those of the first encoding.
 pub(crate) struct StreamTagger {
-    state: Mutex<State>,
+    streams: Vec<Mutex<State>>,
     frame_ns: u64,
 }
 
 impl StreamTagger {
-    /// Installs the tagger on `element`'s src pad, which carries AVC access units.
-    pub fn install(element: &gst::Element, fps: u32) -> Arc<Self> {
+    /// Installs the tagger on each element's src pad, which carries AVC access units.
+    pub fn install(elements: &[&gst::Element], fps: u32) -> Arc<Self> {
         let tagger = Arc::new(StreamTagger {
-            state: Mutex::new(State::default()),
+            streams: elements.iter().map(|_| Mutex::default()).collect(),
             frame_ns: 1_000_000_000 / fps.max(1) as u64,
         });
-        let pad = element.static_pad("src").expect("capsfilter has a src pad");
-        let probe_tagger = tagger.clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
-                probe_tagger.on_buffer(pad, buffer);
-            }
-            gst::PadProbeReturn::Ok
-        });
+        for (index, element) in elements.iter().enumerate() {
+            let pad = element.static_pad("src").expect("capsfilter has a src pad");
+            let probe_tagger = tagger.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+                if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info.data {
+                    probe_tagger.on_buffer(index, pad, buffer);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
         tagger
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self, stream: usize) -> MutexGuard<'_, State> {
+        self.streams[stream]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn next_ms(state: &State, frame_ns: u64) -> u64 {
@@ -67,23 +73,28 @@ impl StreamTagger {
     /// next keyframes); returns that stream time. Time and scheduling are one step, so the message
     /// lands in the frame whose time it carries.
     pub fn schedule(&self, build: impl FnOnce(u64) -> Vec<u8>) -> Result<u64> {
-        let mut state = self.lock();
-        let at = Self::next_ms(&state, self.frame_ns);
-        Self::push(&mut state, at, &build(at))?;
+        let mut first = self.lock(0);
+        let at = Self::next_ms(&first, self.frame_ns);
+        let json = build(at);
+        Self::push(&mut first, at, &json)?;
+        drop(first);
+        for stream in 1..self.streams.len() {
+            Self::push(&mut self.lock(stream), at, &json)?;
+        }
         Ok(at)
     }
 
     /// The stream time of the first frame at least `lead_ms` after the next one: a time that a
     /// message can be prepared for (e.g. stored first) and still land in exactly that frame.
     pub fn plan_ms(&self, lead_ms: u64) -> u64 {
-        let state = self.lock();
+        let state = self.lock(0);
         let frames = lead_ms.saturating_mul(1_000_000).div_ceil(self.frame_ns);
         Self::next_ms(&state, self.frame_ns) + frames * self.frame_ns / 1_000_000
     }
 
     /// Schedules `json` into the first frame whose stream time is `at_ms` or later.
     pub fn schedule_at(&self, at_ms: u64, json: &[u8]) -> Result<()> {
-        Self::push(&mut self.lock(), at_ms, json)
+        (0..self.streams.len()).try_for_each(|i| Self::push(&mut self.lock(i), at_ms, json))
     }
 
     fn push(state: &mut State, at_ms: u64, json: &[u8]) -> Result<()> {
@@ -98,12 +109,12 @@ impl StreamTagger {
         Ok(())
     }
 
-    fn on_buffer(&self, pad: &gst::Pad, buffer: &mut gst::Buffer) {
+    fn on_buffer(&self, stream: usize, pad: &gst::Pad, buffer: &mut gst::Buffer) {
         let Some(pts) = buffer.pts().map(|t| t.nseconds()) else {
             return;
         };
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-        let mut state = self.lock();
+        let mut state = self.lock(stream);
         state.clock.first_pts.get_or_insert(pts);
         state.clock.last_pts = Some(pts);
         let mut nals: Vec<Arc<[u8]>> = Vec::new();

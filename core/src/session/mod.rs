@@ -1,5 +1,6 @@
 //! `LiveSession`: runs one live stream from start to end, reporting state, stats and errors.
 
+mod adaptation;
 mod pins;
 
 use std::sync::atomic::Ordering;
@@ -21,6 +22,7 @@ use crate::media::pipeline::{self, MediaPipeline};
 use crate::media::sources::PushOutcome;
 use crate::state::{StateInput, step};
 use crate::uplink::supervisor::{Uplink, UplinkEvent};
+use adaptation::{Adaptation, LiveRendition};
 
 /// How long a stop may take to drain before the pipeline is torn down anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
@@ -282,7 +284,9 @@ impl Inner {
     /// The session thread: bus messages, uplink events, stats, drain timeout.
     fn monitor(self: Arc<Self>, uplink: Arc<Uplink>) {
         let bus = self.media.pipeline.bus().expect("a pipeline has a bus");
-        let mut meter = StatsMeter::new(self.status().started.unwrap_or_else(Instant::now));
+        let started = self.status().started.unwrap_or_else(Instant::now);
+        let mut meter = StatsMeter::new(started, &self.config);
+        let mut adaptation = Adaptation::new(&self.config, started);
         let (mut main_drained, mut uplink_drained) = (false, false);
         loop {
             if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(POLL.as_millis() as u64))
@@ -321,6 +325,16 @@ impl Inner {
             };
             if state.is_terminal() {
                 break;
+            }
+            if let Some(adaptation) = adaptation
+                .as_mut()
+                .filter(|_| matches!(state, SessionState::Live | SessionState::Reconnecting))
+            {
+                for decision in adaptation.tick(&self.media, &uplink) {
+                    log::info!("adaptive bitrate: {decision:?}");
+                    self.events.emit(SessionEvent::Adapted(decision));
+                }
+                meter.rendition = adaptation.rendition();
             }
             if let Some(stats) = meter.tick(&self.media, uplink.bytes_sent(), false) {
                 self.status().stats = stats;
@@ -376,6 +390,8 @@ impl Inner {
 
 /// Turns the running counters into per-second statistics.
 struct StatsMeter {
+    /// What the live stream is sent at (updated by the adaptive bitrate).
+    rendition: LiveRendition,
     started: Instant,
     last: Instant,
     last_frames_in: u64,
@@ -385,8 +401,14 @@ struct StatsMeter {
 }
 
 impl StatsMeter {
-    fn new(started: Instant) -> Self {
+    fn new(started: Instant, config: &SessionConfig) -> Self {
         StatsMeter {
+            rendition: LiveRendition {
+                video_kbps: config.video_kbps,
+                profile: config.profile,
+                fps: config.fps,
+                audio_only: false,
+            },
             started,
             last: started,
             last_frames_in: 0,
@@ -428,6 +450,12 @@ impl StatsMeter {
                 + rate_dropped
                 + media.feed.dropped_video.load(Ordering::Relaxed),
             frames_encoded: frames_out,
+            target_video_kbps: self.rendition.video_kbps,
+            width: self.rendition.profile.size().0,
+            height: self.rendition.profile.size().1,
+            fps: self.rendition.fps,
+            audio_only: self.rendition.audio_only,
+            send_queue: media.feed.lock().window.level(),
         };
         self.last = now;
         self.last_frames_in = frames_in;

@@ -8,6 +8,7 @@
 //! has stayed above the next rung's floor plus a margin for a while. Below the lowest rung the
 //! live stream carries audio only.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::config::StreamProfile;
@@ -42,6 +43,10 @@ pub struct AbrConfig {
     pub audio_kbps: u32,
     /// How often the uplink samples and calls [`AbrController::step`].
     pub sample_period: Duration,
+    /// Throughput is measured over this much recent time: a socket reports what it accepted in
+    /// bursts (a whole message at a time), so one sample alone can read zero or several times
+    /// the link's rate.
+    pub throughput_window: Duration,
     /// On congestion the video bitrate becomes this share of the measured video throughput.
     pub decrease_factor: f64,
     /// Added to the video bitrate on each calm sample once calm has lasted long enough.
@@ -97,6 +102,7 @@ impl AbrConfig {
             ladder,
             audio_kbps: 64,
             sample_period: Duration::from_millis(500),
+            throughput_window: Duration::from_secs(2),
             decrease_factor: 0.8,
             increase_step_kbps: 50,
             calm_before_increase: Duration::from_secs(5),
@@ -214,6 +220,8 @@ pub struct AbrController {
     kbps: u32,
     audio_only: Option<AudioOnly>,
     previous: Option<AbrSample>,
+    /// (length, bytes accepted) of the samples within the throughput window, newest last.
+    recent: VecDeque<(Duration, u64)>,
     growing_samples: u32,
     calm_since: Option<Duration>,
     calm_needed: Duration,
@@ -238,6 +246,7 @@ impl AbrController {
             kbps: config.max_kbps(),
             audio_only: None,
             previous: None,
+            recent: VecDeque::new(),
             growing_samples: 0,
             calm_since: None,
             calm_needed: config.calm_before_increase,
@@ -275,12 +284,13 @@ impl AbrController {
                 sample.at.saturating_sub(p.at)
             })
             .max(Duration::from_millis(1));
-        let measured_kbps = (sample.bytes_accepted * 8) as f64 / elapsed.as_millis() as f64;
+        let measured_kbps = self.measure(elapsed, sample.bytes_accepted);
         let previous_level = previous.map_or(Duration::ZERO, |p| p.queue_level);
         let growing = sample.queue_level > previous_level;
         self.growing_samples = if growing { self.growing_samples + 1 } else { 0 };
 
-        // Nothing gets through: no throughput to learn from, only an outage to detect.
+        // Nothing got through in this sample: no throughput to learn from (the socket may be
+        // busy with one large message), only an outage to detect.
         if sample.bytes_accepted == 0 && sample.queue_level > Duration::ZERO {
             self.calm_since = None;
             let since = *self.stalled_since.get_or_insert(sample.at);
@@ -294,14 +304,15 @@ impl AbrController {
             return Vec::new();
         }
         self.stalled_since = None;
+        let mut decisions = Vec::new();
         if self.audio_only == Some(AudioOnly::Outage) {
-            // Resume where the link was: one congested sample corrects it if it came back worse.
+            // Resume where the link was; this very sample corrects it if it came back worse.
             self.audio_only = None;
             self.growing_samples = 0;
-            return vec![AbrDecision::AudioOnly {
+            decisions.push(AbrDecision::AudioOnly {
                 on: false,
                 reason: AbrReason::LinkBack,
-            }];
+            });
         }
 
         // A keyframe makes the queue grow for a sample or two; three in a row, or two above the
@@ -317,14 +328,26 @@ impl AbrController {
                 measured_kbps: measured_kbps.round() as u32,
                 queue: sample.queue_level,
             };
-            return self.on_congestion(sample.at, measured_kbps, reason);
-        }
-        if sample.queue_level >= self.config.queue_low || growing {
+            decisions.extend(self.on_congestion(sample.at, measured_kbps, reason));
+        } else if sample.queue_level >= self.config.queue_low || growing {
             // Draining a backlog, or a queue starting to grow: not congested, not calm either.
             self.calm_since = None;
-            return Vec::new();
+        } else {
+            decisions.extend(self.on_calm(sample.at));
         }
-        self.on_calm(sample.at)
+        decisions
+    }
+
+    /// Adds a sample of `bytes` over `elapsed` and returns the throughput over the window, kbit/s.
+    fn measure(&mut self, elapsed: Duration, bytes: u64) -> f64 {
+        self.recent.push_back((elapsed, bytes));
+        let mut span: Duration = self.recent.iter().map(|(d, _)| *d).sum();
+        while span > self.config.throughput_window && self.recent.len() > 1 {
+            let (oldest, _) = self.recent.pop_front().expect("more than one sample");
+            span -= oldest;
+        }
+        let bits: u64 = self.recent.iter().map(|(_, b)| b * 8).sum();
+        bits as f64 / span.as_millis().max(1) as f64
     }
 
     fn on_congestion(
@@ -360,6 +383,11 @@ impl AbrController {
         };
         self.last_decrease = Some(at);
         let target = target.round() as u32;
+        if target < self.config.min_kbps() && self.kbps > self.config.min_kbps() {
+            // Try the floor first: one bad reading (a retransmission, a keyframe) must not take
+            // the picture away.
+            return self.apply(0, self.config.min_kbps(), reason);
+        }
         if target < self.config.min_kbps() {
             self.audio_only = Some(AudioOnly::LowThroughput);
             if self.trying_video {
@@ -475,7 +503,7 @@ mod tests {
     /// encoder produces what the controller decided, the socket accepts up to the capacity, the
     /// rest waits in a 2 s send window that drops a GOP (1 s of media) when it overflows.
     fn simulate(config: AbrConfig, trace: &[(u64, u32)], seconds: u64) -> Vec<Tick> {
-        simulate_with(config, seconds, |at| {
+        simulate_with(config, seconds, 1, |at| {
             let t = at.as_secs();
             trace
                 .iter()
@@ -485,14 +513,18 @@ mod tests {
         })
     }
 
+    /// `report_every`: the socket reports what it accepted only every that many samples (zero in
+    /// between), as a socket busy writing one large message at a time does.
     fn simulate_with(
         config: AbrConfig,
         seconds: u64,
+        report_every: u32,
         capacity: impl Fn(Duration) -> u32,
     ) -> Vec<Tick> {
         let audio = config.audio_kbps;
         let mut abr = AbrController::new(config);
         let mut queue_bits = 0.0;
+        let mut unreported_bits = 0.0;
         let mut ticks = Vec::new();
         let mut at = Duration::ZERO;
         while at < Duration::from_secs(seconds) {
@@ -510,9 +542,15 @@ mod tests {
                 level_ms = 1_000.0;
                 dropped_gops = 1;
             }
+            unreported_bits += sent;
+            let reported = if ticks.len() as u32 % report_every == report_every - 1 {
+                std::mem::take(&mut unreported_bits)
+            } else {
+                0.0
+            };
             let sample = AbrSample {
                 at,
-                bytes_accepted: (sent / 8.0) as u64,
+                bytes_accepted: (reported / 8.0) as u64,
                 queue_level: Duration::from_millis(level_ms as u64),
                 send_errors: 0,
                 dropped_gops,
@@ -596,13 +634,14 @@ mod tests {
         let before = at(&ticks, 59.5).total_kbps(config.audio_kbps);
         assert_eq!(before, 1_864, "720p at full rate before the fall");
 
-        // Within one second of the fall the target is at most 90% of the new capacity...
+        // Within two seconds of the fall (throughput is read over 2 s) the target is at most 90%
+        // of the new capacity...
         let limit = 270;
         let down = ticks
             .iter()
             .find(|t| t.at > Duration::from_secs(60) && t.total_kbps(config.audio_kbps) <= limit)
             .unwrap();
-        assert!(down.at <= Duration::from_secs(61), "down at {:?}", down.at);
+        assert!(down.at <= Duration::from_secs(62), "down at {:?}", down.at);
         // ...and stays there on average: probing for more is short and rare.
         let during: Vec<_> = ticks
             .iter()
@@ -658,7 +697,7 @@ mod tests {
                 .wrapping_add(1_442_695_040_888_963_407);
             700 + ((x >> 33) % 700) as u32
         };
-        let ticks = simulate_with(config.clone(), 300, noise);
+        let ticks = simulate_with(config.clone(), 300, 1, noise);
         check_invariants(&config, &ticks);
         let changes = rung_changes(&ticks);
         assert!(changes <= 4, "{changes} rung changes in 5 minutes of noise");
@@ -666,7 +705,7 @@ mod tests {
         // A sawtooth: 1500 kbit/s for 20 s, 600 kbit/s for 20 s, for 5 minutes: the rung follows
         // each real change at most once, never flapping in between.
         let saw = |at: Duration| if at.as_secs() % 40 < 20 { 1_500 } else { 600 };
-        let ticks = simulate_with(config.clone(), 300, saw);
+        let ticks = simulate_with(config.clone(), 300, 1, saw);
         check_invariants(&config, &ticks);
         let changes = rung_changes(&ticks);
         assert!(
@@ -782,5 +821,39 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn a_socket_that_reports_in_bursts_is_read_at_its_real_rate() {
+        // The socket accepts 300 kbit/s but counts it once every 1.5 s, after a long write.
+        let config = AbrConfig::for_profile(StreamProfile::P480);
+        let ticks = simulate_with(config.clone(), 90, 3, |at| {
+            if at < Duration::from_secs(20) {
+                2_000
+            } else {
+                300
+            }
+        });
+        check_invariants(&config, &ticks);
+        assert!(
+            ticks.iter().all(|t| !t.audio_only),
+            "a busy socket is neither an outage nor too slow for video"
+        );
+        let limit = 270;
+        let down = ticks
+            .iter()
+            .find(|t| t.at > Duration::from_secs(20) && t.total_kbps(config.audio_kbps) <= limit)
+            .unwrap();
+        assert!(down.at <= Duration::from_secs(30), "down at {:?}", down.at);
+        let settled: Vec<_> = ticks
+            .iter()
+            .filter(|t| t.at >= Duration::from_secs(40))
+            .collect();
+        let mean = settled
+            .iter()
+            .map(|t| t.total_kbps(config.audio_kbps))
+            .sum::<u32>()
+            / settled.len() as u32;
+        assert!((150..=limit).contains(&mean), "{mean} kbit/s on average");
     }
 }

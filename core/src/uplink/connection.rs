@@ -8,6 +8,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use super::feed::Encoded;
 use super::target::IngestTarget;
 use crate::error::Result;
 use crate::media::bus::describe;
@@ -52,6 +53,8 @@ pub(crate) struct Connection {
     target: IngestTarget,
     /// Video buffers handed to this connection.
     video_pushed: std::cell::Cell<u64>,
+    /// The caps each appsrc announces now: video and audio.
+    caps: [std::cell::RefCell<gst::Caps>; 2],
 }
 
 impl Connection {
@@ -129,6 +132,10 @@ impl Connection {
             sink,
             target: target.clone(),
             video_pushed: std::cell::Cell::new(0),
+            caps: [
+                std::cell::RefCell::new(video_caps.clone()),
+                std::cell::RefCell::new(audio_caps.clone()),
+            ],
         };
         if let Err(e) = connection.pipeline.set_state(gst::State::Playing) {
             log::debug!("uplink refused PLAYING: {e}");
@@ -150,13 +157,22 @@ impl Connection {
         self.video.current_level_buffers() == 0 && self.audio.current_level_buffers() == 0
     }
 
-    /// Queues one encoded buffer; an error means the connection is gone.
-    pub fn push(&self, track: Track, buffer: gst::Buffer) -> std::result::Result<(), String> {
+    /// Queues one encoded buffer, announcing its caps first when they changed (a new rung); an
+    /// error means the connection is gone.
+    pub fn push(&self, track: Track, media: Encoded) -> std::result::Result<(), String> {
         if track == Track::Video {
             self.video_pushed.set(self.video_pushed.get() + 1);
         }
-        self.src(track)
-            .push_buffer(buffer)
+        let src = self.src(track);
+        let mut caps = self.caps[track as usize].borrow_mut();
+        // Consecutive buffers share one caps object: compare contents only when it changes.
+        if caps.as_ptr() != media.caps.as_ptr() {
+            if *caps != media.caps {
+                src.set_caps(Some(&media.caps));
+            }
+            *caps = media.caps;
+        }
+        src.push_buffer(media.buffer)
             .map(|_| ())
             .map_err(|e| format!("the connection no longer takes media ({e:?})"))
     }

@@ -1,7 +1,7 @@
 //! The feed: the main pipeline's encoded video and audio, taken off the tees by appsinks into
 //! the bounded send window that the uplink drains. Taking media never blocks the encoder.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,9 +16,16 @@ use crate::error::Result;
 use crate::media::elements::make;
 use crate::media::sources::link_err;
 
+/// An encoded buffer and the caps it was produced under (a rung change changes them).
+pub(crate) struct Encoded {
+    pub buffer: gst::Buffer,
+    pub caps: gst::Caps,
+}
+
 /// What the window holds and what is known about the streams.
 pub(crate) struct FeedState {
-    pub window: SendWindow<gst::Buffer>,
+    pub window: SendWindow<Encoded>,
+    /// The latest caps of each stream, for opening a connection.
     pub video_caps: Option<gst::Caps>,
     pub audio_caps: Option<gst::Caps>,
     /// Both streams reached end-of-stream.
@@ -31,8 +38,13 @@ pub(crate) struct Feed {
     state: Mutex<FeedState>,
     changed: Condvar,
     video_tap: Mutex<Option<gst::glib::WeakRef<gst::Element>>>,
-    /// Video frames dropped by the window (whole GOPs) since the start.
+    /// Video frames dropped by the window (whole GOPs), lost with failed connections, or left
+    /// out while the live stream carries audio only, since the start.
     pub dropped_video: AtomicU64,
+    /// Times the window overflowed and dropped a GOP, since the start.
+    pub dropped_gops: AtomicU64,
+    /// The live stream carries audio only: video is left out of the window.
+    audio_only: AtomicBool,
 }
 
 impl Feed {
@@ -49,6 +61,8 @@ impl Feed {
             changed: Condvar::new(),
             video_tap: Mutex::new(None),
             dropped_video: AtomicU64::new(0),
+            dropped_gops: AtomicU64::new(0),
+            audio_only: AtomicBool::new(false),
         })
     }
 
@@ -89,11 +103,24 @@ impl Feed {
     /// audio before it), counting the dropped frames.
     pub fn reset_for_reconnect(&self) {
         let dropped = self.lock().window.reset_for_reconnect();
-        self.dropped_video
-            .fetch_add(dropped as u64, Ordering::Relaxed);
+        self.count_lost(dropped as u64);
     }
 
-    /// Counts video frames lost with a failed connection.
+    /// Switches the live stream to audio only (`true`: waiting video is dropped, new video left
+    /// out) or back to audio and video, which resumes at a keyframe asked for now.
+    pub fn set_audio_only(&self, on: bool) {
+        if self.audio_only.swap(on, Ordering::AcqRel) == on {
+            return;
+        }
+        if on {
+            let dropped = self.lock().window.drop_video();
+            self.count_lost(dropped as u64);
+        } else {
+            self.request_keyframe();
+        }
+    }
+
+    /// Counts video frames lost on the way (a failed connection, audio-only mode).
     pub fn count_lost(&self, frames: u64) {
         self.dropped_video.fetch_add(frames, Ordering::Relaxed);
     }
@@ -117,6 +144,13 @@ impl Feed {
             b.set_pts(pts);
             b.set_dts(dts);
         }
+        let Some(caps) = sample.caps_owned() else {
+            return;
+        };
+        if track == Track::Video && self.audio_only.load(Ordering::Acquire) {
+            self.count_lost(1);
+            return;
+        }
         let kind = match track {
             Track::Video => PacketKind::Video {
                 keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
@@ -127,23 +161,29 @@ impl Feed {
             kind,
             pts: Duration::from_nanos(pts.nseconds()),
             size: buffer.size(),
-            payload: buffer,
+            payload: Encoded {
+                buffer,
+                caps: caps.clone(),
+            },
         };
         let result = {
             let mut state = self.lock();
-            let caps = match track {
+            let latest = match track {
                 Track::Video => &mut state.video_caps,
                 Track::Audio => &mut state.audio_caps,
             };
-            if caps.is_none() {
-                *caps = sample.caps_owned();
+            if latest.as_ref() != Some(&caps) {
+                *latest = Some(caps);
             }
             state.window.push(packet)
         };
         self.changed.notify_all();
         if result.dropped_video > 0 {
-            self.dropped_video
-                .fetch_add(result.dropped_video as u64, Ordering::Relaxed);
+            self.count_lost(result.dropped_video as u64);
+        }
+        if result.dropped_gops > 0 {
+            self.dropped_gops
+                .fetch_add(result.dropped_gops as u64, Ordering::Relaxed);
         }
         if result.request_keyframe {
             self.request_keyframe();

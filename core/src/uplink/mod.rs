@@ -5,5 +5,6 @@ pub(crate) mod connection;
 pub(crate) mod feed;
 pub mod reconnect;
 pub mod send_window;
+pub(crate) mod socket;
 pub(crate) mod supervisor;
 pub mod target;

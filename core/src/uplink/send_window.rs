@@ -47,6 +47,8 @@ pub struct PushResult {
     pub dropped_video: usize,
     /// Ask the encoder for a keyframe now: video can only resume at one.
     pub request_keyframe: bool,
+    /// Whole GOPs dropped because the window was full (a sign of congestion).
+    pub dropped_gops: usize,
 }
 
 /// Whether video may enter the window.
@@ -105,6 +107,7 @@ impl<T> SendWindow<T> {
         while self.video_age() > self.capacity {
             let (dropped, reached_newest) = self.drop_oldest_gop();
             result.dropped_video += dropped;
+            result.dropped_gops += 1;
             if reached_newest {
                 result.request_keyframe = true;
                 self.gate = VideoGate::AwaitKeyframe { requested: true };
@@ -164,6 +167,15 @@ impl<T> SendWindow<T> {
             keep
         });
         dropped_video
+    }
+
+    /// Drops all waiting video (the stream goes audio only); video resumes at the next keyframe,
+    /// which the caller asks for when it wants video back. Returns the number dropped.
+    pub fn drop_video(&mut self) -> usize {
+        let before = self.queue.len();
+        self.queue.retain(|p| !p.is_video());
+        self.gate = VideoGate::AwaitKeyframe { requested: true };
+        before - self.queue.len()
     }
 
     /// How long the oldest waiting video has waited, measured against the newest packet.
@@ -338,13 +350,16 @@ mod tests {
         let mut window = SendWindow::default();
         let mut requests = 0;
         let mut dropped = 0;
+        let mut gops = 0;
         for packet in media(Duration::from_secs(12), Duration::from_secs(4)) {
             let result = window.push(packet);
             requests += usize::from(result.request_keyframe);
             dropped += result.dropped_video;
+            gops += result.dropped_gops;
         }
         // One request per GOP that outgrew the window, not one per dropped frame.
         assert_eq!(requests, 3);
+        assert_eq!(gops, 3);
         assert!(dropped > 100);
         let video: Vec<_> = window.queue.iter().filter(|p| p.is_video()).collect();
         assert!(video.first().is_none_or(|p| p.is_keyframe()));
@@ -359,7 +374,8 @@ mod tests {
             first,
             PushResult {
                 dropped_video: 1,
-                request_keyframe: true
+                request_keyframe: true,
+                dropped_gops: 0,
             }
         );
         assert!(!window.push(video(false, 33)).request_keyframe);
@@ -406,6 +422,31 @@ mod tests {
             expected_audio
         );
         assert!(rest.windows(2).all(|w| w[0].payload < w[1].payload));
+    }
+
+    #[test]
+    fn audio_only_drops_waiting_video_and_video_resumes_at_a_keyframe() {
+        let mut window = SendWindow::default();
+        window.push(video(true, 0));
+        window.push(video(false, 33));
+        window.push(Packet {
+            kind: PacketKind::Audio,
+            pts: Duration::from_millis(40),
+            size: 400,
+            payload: 40,
+        });
+        assert_eq!(window.drop_video(), 2);
+        let late = window.push(video(false, 66));
+        assert_eq!(late.dropped_video, 1);
+        assert!(
+            !late.request_keyframe,
+            "the caller asks when it wants video back"
+        );
+        window.push(video(true, 100));
+        let order: Vec<u64> = std::iter::from_fn(|| window.pop())
+            .map(|p| p.payload)
+            .collect();
+        assert_eq!(order, [40, 100]);
     }
 
     #[test]

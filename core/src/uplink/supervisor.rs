@@ -15,6 +15,7 @@ use super::connection::{Connection, Track};
 use super::feed::Feed;
 use super::reconnect::{FailureKind, ReconnectDecision, ReconnectPolicy, Reconnector, classify};
 use super::send_window::PacketKind;
+use super::socket;
 use super::target::IngestTarget;
 
 /// No byte reached the network for this long while media waited: the connection is stalled.
@@ -54,6 +55,8 @@ struct Shared {
     /// Bytes written by finished connections plus the current one.
     bytes_before: AtomicU64,
     bytes_current: AtomicU64,
+    /// Connections that failed (refused, broken or stalled), since the start.
+    failures: AtomicU64,
 }
 
 impl Uplink {
@@ -69,6 +72,7 @@ impl Uplink {
             network_returned: AtomicBool::new(false),
             bytes_before: AtomicU64::new(0),
             bytes_current: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         });
         let (tx, rx) = channel();
         let worker = shared.clone();
@@ -96,6 +100,11 @@ impl Uplink {
     pub fn bytes_sent(&self) -> u64 {
         self.shared.bytes_before.load(Ordering::Relaxed)
             + self.shared.bytes_current.load(Ordering::Relaxed)
+    }
+
+    /// Connections that failed since the start.
+    pub fn failures(&self) -> u64 {
+        self.shared.failures.load(Ordering::Relaxed)
     }
 
     /// The app saw the network come back: a pending reconnect wait ends now.
@@ -154,6 +163,7 @@ fn run(
         };
         let end = pump(
             shared,
+            target,
             &connection,
             events,
             &mut reconnector,
@@ -169,6 +179,7 @@ fn run(
         shared.bytes_current.store(0, Ordering::Relaxed);
         let was_connected = connection.media_flowing();
         if matches!(end, End::Failed(_)) {
+            shared.failures.fetch_add(1, Ordering::Relaxed);
             shared.feed.count_lost(connection.lost_video());
         }
         drop(connection);
@@ -236,6 +247,7 @@ fn wait_for_caps(shared: &Shared) -> Option<(gst::Caps, gst::Caps)> {
 /// Feeds one connection until it fails, the media ends, or the uplink stops.
 fn pump(
     shared: &Shared,
+    target: &IngestTarget,
     connection: &Connection,
     events: &Sender<UplinkEvent>,
     reconnector: &mut Reconnector,
@@ -259,7 +271,13 @@ fn pump(
             if let Some(error) = connection.error() {
                 return End::Failed(error);
             }
-            ready = ready || connection.ready();
+            if !ready && connection.ready() {
+                ready = true;
+                if let Some(port) = target.tcp_port() {
+                    let limited = socket::limit_unsent(port, socket::UNSENT_LIMIT);
+                    log::debug!("limited the unsent bytes of {limited} socket(s) to port {port}");
+                }
+            }
             let bytes = connection.bytes_sent();
             shared.bytes_current.store(bytes, Ordering::Relaxed);
             if !connected && connection.media_flowing() {

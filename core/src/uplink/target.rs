@@ -53,6 +53,19 @@ impl IngestTarget {
         }
     }
 
+    /// The TCP port an RTMP(S) connection goes to (1935 or 443 unless given); none for SRT.
+    pub fn tcp_port(&self) -> Option<u16> {
+        match self {
+            IngestTarget::Rtmp { url, secure } => {
+                let default = if *secure { 443 } else { 1935 };
+                url::Url::parse(url)
+                    .ok()
+                    .map(|u| u.port().unwrap_or(default))
+            }
+            IngestTarget::Srt { .. } => None,
+        }
+    }
+
     /// The URL as given, for messages.
     pub fn display_url(&self) -> &str {
         match self {
