@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FIELDCAST := target/release/fieldcast
 
-.PHONY: deps build demo test bench fmt lint clean
+.PHONY: deps build demo test bench bench-network fmt lint clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -21,6 +21,17 @@ test: deps
 bench: build
 	python3 bench/live_bench.py --fieldcast $(FIELDCAST)
 	$(CARGO) run --release -q -p fieldcast-tests --bin commerce_bench
+
+# Root only (network namespaces); elsewhere it says so and succeeds without measuring.
+# Extra options: make bench-network NETWORK_ARGS="--profiles flaky,collapse --secs 60"
+NETWORK_ARGS ?=
+ifeq ($(shell id -u),0)
+bench-network: build
+	python3 bench/network_bench.py --fieldcast $(FIELDCAST) $(NETWORK_ARGS)
+else
+bench-network:
+	@echo "bench-network skipped: the network lab needs root (network namespaces, tc, nftables); run: sudo make bench-network"
+endif
 
 fmt:
 	$(CARGO) fmt --all

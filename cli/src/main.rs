@@ -26,17 +26,7 @@ enum Command {
     /// Go live to an ingest URL (rtmp://, rtmps:// or srt://).
     Live(live::LiveArgs),
     /// Play a stream as a viewer and report capture-to-player latency (needs a source with --latency-stamp).
-    Probe {
-        /// Stream URL to play, e.g. rtmp://127.0.0.1:1935/live/farm.
-        #[arg(long)]
-        url: String,
-        /// How long to measure, in seconds.
-        #[arg(long, default_value_t = 10)]
-        duration: u64,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Probe(ProbeArgs),
     /// Run a local RTMP ingest (nginx-rtmp) until Ctrl-C and print its publish URL.
     Ingest {
         /// Stream key to print the URL for.
@@ -93,6 +83,28 @@ enum Command {
     },
 }
 
+/// Options of `fieldcast probe`.
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// Stream URL to play, e.g. rtmp://127.0.0.1:1935/live/farm.
+    #[arg(long)]
+    url: String,
+    /// How long to measure, in seconds.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Keep playing until the duration, opening the stream again whenever it ends or fails
+    /// (the publisher lost its link, the ingest closed its players).
+    #[arg(long)]
+    follow: bool,
+    /// Print one JSON line per decoded frame (wall_ms, capture_ms, latency_ms, pts_ms, width,
+    /// height), then a JSON summary line with "event":"summary".
+    #[arg(long)]
+    frames: bool,
+}
+
 /// `fieldcast netlab ...`
 #[derive(Subcommand)]
 enum NetlabCommand {
@@ -110,11 +122,7 @@ async fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let result = match Cli::parse().command {
         Command::Live(args) => live::run(args).await,
-        Command::Probe {
-            url,
-            duration,
-            json,
-        } => probe(url, duration, json).await,
+        Command::Probe(args) => probe(args).await,
         Command::Ingest { key } => ingest(key).await,
         Command::Demo { secs } => demo::run(secs).await,
         Command::Sandbox {
@@ -171,18 +179,37 @@ async fn blocking(f: impl FnOnce() -> Result<(), String> + Send + 'static) -> Re
         .map_err(|e| e.to_string())?
 }
 
-async fn probe(url: String, secs: u64, json: bool) -> Result<(), String> {
-    let report = tokio::task::spawn_blocking(move || {
-        fieldcast_core::receiver::measure_latency(&url, std::time::Duration::from_secs(secs))
+async fn probe(args: ProbeArgs) -> Result<(), String> {
+    let ProbeArgs {
+        url,
+        duration,
+        json,
+        follow,
+        frames,
+    } = args;
+    let duration = std::time::Duration::from_secs(duration);
+    let (report, mut summary) = tokio::task::spawn_blocking(move || {
+        let print = |frame: fieldcast_core::receiver::FrameArrival| {
+            if let (true, Ok(line)) = (frames, serde_json::to_string(&frame)) {
+                println!("{line}");
+            }
+        };
+        let summary = if follow {
+            fieldcast_core::receiver::follow_frames(&url, duration, print)
+                .map(|r| (r.latency, serde_json::json!(r)))
+        } else {
+            fieldcast_core::receiver::play_frames(&url, duration, print)
+                .map(|r| (r, serde_json::json!(r)))
+        };
+        summary.map_err(|e| e.to_string())
     })
     .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
-        );
+    .map_err(|e| e.to_string())??;
+    if frames {
+        summary["event"] = "summary".into();
+        println!("{summary}");
+    } else if json {
+        println!("{summary}");
     } else {
         println!(
             "latency over {} frames: p50 {} ms, p95 {} ms, p99 {} ms, max {} ms ({} frames without a stamp)",
@@ -193,6 +220,9 @@ async fn probe(url: String, secs: u64, json: bool) -> Result<(), String> {
             report.max_ms,
             report.unreadable
         );
+        if let Some(plays) = summary["plays"].as_u64() {
+            println!("the stream was opened {plays} time(s)");
+        }
     }
     if report.samples == 0 {
         return Err(

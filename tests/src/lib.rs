@@ -1,6 +1,6 @@
 //! Helpers shared by the end-to-end tests: the local ingest, running a session, reading media back.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -154,4 +154,89 @@ pub fn starts_on_keyframe(path: &Path) -> bool {
         .lines()
         .next()
         .is_some_and(|flags| flags.starts_with('K'))
+}
+
+/// The `fieldcast` binary of this build (`target/<profile>/fieldcast`), built once per test
+/// process so that it matches the sources (tests of another package cannot use
+/// `CARGO_BIN_EXE_*`).
+pub fn fieldcast_binary() -> PathBuf {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(build_fieldcast).clone()
+}
+
+fn build_fieldcast() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test binary lives in target/<profile>/deps");
+    let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => panic!("no profile directory in {}", exe.display()),
+    };
+    let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "fieldcast-cli",
+            "--profile",
+            profile,
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building fieldcast failed");
+    profile_dir.join("fieldcast")
+}
+
+/// One packet of a media file, as ffprobe lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packet {
+    /// `video` or `audio`.
+    pub kind: String,
+    /// Presentation time, seconds.
+    pub pts_secs: f64,
+    /// Duration, seconds, when the container says.
+    pub duration_secs: Option<f64>,
+}
+
+/// Every packet of a file with a presentation time, in file order.
+pub fn packets(path: &Path) -> Vec<Packet> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=codec_type,pts_time,duration_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            let [kind, pts, duration, ..] = fields[..] else {
+                return None;
+            };
+            Some(Packet {
+                kind: kind.to_string(),
+                pts_secs: pts.parse().ok()?,
+                duration_secs: duration.parse().ok(),
+            })
+        })
+        .collect()
 }

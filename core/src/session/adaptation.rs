@@ -117,10 +117,10 @@ impl Adaptation {
                 AbrDecision::SetRung { profile, .. } => self.rendition.profile = profile,
                 AbrDecision::SetFps { fps, .. } => self.rendition.fps = fps.min(self.max_fps),
                 AbrDecision::AudioOnly { on, reason } => {
-                    self.rendition.audio_only = on;
                     // An outage is the reconnect's business: the send window already bounds
                     // what waits, and the new connection must start with audio and video.
                     if !matches!(reason, AbrReason::Outage | AbrReason::LinkBack) {
+                        self.rendition.audio_only = on;
                         media.feed.set_audio_only(on);
                     }
                 }

@@ -19,6 +19,8 @@ const FOLLOW_MEASURED_BELOW: f64 = 0.95;
 /// Samples to wait after a cut before cutting again on the same signal: the encoder's rate
 /// control needs about a second to reach the new bitrate.
 const CUT_COOLDOWN_SAMPLES: u32 = 2;
+/// The smallest increase, kbit/s.
+const MIN_INCREASE_KBPS: u32 = 10;
 
 /// One step of the ladder: a resolution at a frame rate, and the video bitrates it is used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +51,8 @@ pub struct AbrConfig {
     pub throughput_window: Duration,
     /// On congestion the video bitrate becomes this share of the measured video throughput.
     pub decrease_factor: f64,
-    /// Added to the video bitrate on each calm sample once calm has lasted long enough.
+    /// Added to the video bitrate on each calm sample once calm has lasted long enough (at most
+    /// a tenth of the bitrate).
     pub increase_step_kbps: u32,
     /// Calm needed before the first increase; doubled after each increase that congested.
     pub calm_before_increase: Duration,
@@ -65,6 +68,8 @@ pub struct AbrConfig {
     pub rung_up_hold: Duration,
     /// No byte accepted for this long while media waits: an outage, audio-only until it ends.
     pub outage_after: Duration,
+    /// At the floor, the link must measure too slow for it this long before video stops.
+    pub audio_only_after: Duration,
     /// Calm needed in audio-only mode (for lack of throughput) before video is tried again;
     /// doubled after each try that failed.
     pub audio_only_retry: Duration,
@@ -112,6 +117,7 @@ impl AbrConfig {
             rung_up_margin: 0.2,
             rung_up_hold: Duration::from_secs(3),
             outage_after: Duration::from_secs(2),
+            audio_only_after: Duration::from_secs(2),
             audio_only_retry: Duration::from_secs(10),
             max_audio_only_retry: Duration::from_secs(60),
         }
@@ -223,6 +229,8 @@ pub struct AbrController {
     /// (length, bytes accepted) of the samples within the throughput window, newest last.
     recent: VecDeque<(Duration, u64)>,
     growing_samples: u32,
+    /// Congestion signals seen in samples without throughput, not yet acted on.
+    unseen_congestion: u32,
     calm_since: Option<Duration>,
     calm_needed: Duration,
     /// True once the bitrate rose since the last congestion.
@@ -231,6 +239,8 @@ pub struct AbrController {
     failed_probe_kbps: Option<u32>,
     above_next_since: Option<Duration>,
     stalled_since: Option<Duration>,
+    /// Since when the link has measured too slow for the lowest rung.
+    below_floor_since: Option<Duration>,
     last_decrease: Option<Duration>,
     audio_only_wait: Duration,
     /// True from trying video again after audio only until the bitrate could rise.
@@ -248,12 +258,14 @@ impl AbrController {
             previous: None,
             recent: VecDeque::new(),
             growing_samples: 0,
+            unseen_congestion: 0,
             calm_since: None,
             calm_needed: config.calm_before_increase,
             increased: false,
             failed_probe_kbps: None,
             above_next_since: None,
             stalled_since: None,
+            below_floor_since: None,
             last_decrease: None,
             audio_only_wait: config.audio_only_retry,
             trying_video: false,
@@ -284,7 +296,7 @@ impl AbrController {
                 sample.at.saturating_sub(p.at)
             })
             .max(Duration::from_millis(1));
-        let measured_kbps = self.measure(elapsed, sample.bytes_accepted);
+        let mut measured_kbps = self.measure(elapsed, sample.bytes_accepted);
         let previous_level = previous.map_or(Duration::ZERO, |p| p.queue_level);
         let growing = sample.queue_level > previous_level;
         self.growing_samples = if growing { self.growing_samples + 1 } else { 0 };
@@ -296,19 +308,32 @@ impl AbrController {
             let since = *self.stalled_since.get_or_insert(sample.at);
             if self.audio_only.is_none() && sample.at - since >= self.config.outage_after {
                 self.audio_only = Some(AudioOnly::Outage);
+                self.unseen_congestion = 0;
                 return vec![AbrDecision::AudioOnly {
                     on: true,
                     reason: AbrReason::Outage,
                 }];
             }
+            if self.audio_only.is_none() {
+                // Dropped GOPs, write errors and a high, growing queue are congestion even while
+                // the socket is busy: they count with the next sample that has a throughput to
+                // act on.
+                let queue_high = sample.queue_level >= self.config.queue_high && growing;
+                self.unseen_congestion +=
+                    sample.dropped_gops + sample.send_errors + u32::from(queue_high);
+            }
             return Vec::new();
         }
+        let unseen_congestion = std::mem::take(&mut self.unseen_congestion);
         self.stalled_since = None;
         let mut decisions = Vec::new();
         if self.audio_only == Some(AudioOnly::Outage) {
             // Resume where the link was; this very sample corrects it if it came back worse.
+            // The silent samples of the outage say nothing about the link's rate: measure anew.
             self.audio_only = None;
             self.growing_samples = 0;
+            self.recent.clear();
+            measured_kbps = self.measure(elapsed, sample.bytes_accepted);
             decisions.push(AbrDecision::AudioOnly {
                 on: false,
                 reason: AbrReason::LinkBack,
@@ -319,6 +344,7 @@ impl AbrController {
         // noise level, is a link that cannot keep up.
         let congested = sample.send_errors > 0
             || sample.dropped_gops > 0
+            || unseen_congestion > 0
             || (sample.queue_level >= self.config.queue_high
                 && sample.queue_level >= previous_level)
             || (self.growing_samples >= 2 && sample.queue_level >= self.config.queue_low)
@@ -388,7 +414,21 @@ impl AbrController {
             // the picture away.
             return self.apply(0, self.config.min_kbps(), reason);
         }
+        if target >= self.config.min_kbps() {
+            self.below_floor_since = None;
+        } else if below_measured >= f64::from(self.config.min_kbps()) {
+            // At the floor, and the link measurably carries it: a backlog draining, not a link
+            // too slow for video.
+            self.below_floor_since = None;
+            return Vec::new();
+        } else if at.saturating_sub(*self.below_floor_since.get_or_insert(at))
+            < self.config.audio_only_after
+        {
+            // One slow reading (a burst of retransmissions) is not yet a link too slow for video.
+            return Vec::new();
+        }
         if target < self.config.min_kbps() {
+            self.below_floor_since = None;
             self.audio_only = Some(AudioOnly::LowThroughput);
             if self.trying_video {
                 self.audio_only_wait =
@@ -433,7 +473,14 @@ impl AbrController {
                 rung += 1;
             }
         }
-        let kbps = (self.kbps + self.config.increase_step_kbps).min(ladder[rung].max_kbps);
+        // Additive, but never more than a tenth at once: 50 kbit/s is a small step at 1 Mbit/s
+        // and a big one at 200 kbit/s, right where a link is at its limit.
+        let step = self
+            .config
+            .increase_step_kbps
+            .min(self.kbps / 10)
+            .max(MIN_INCREASE_KBPS);
+        let kbps = (self.kbps + step).min(ladder[rung].max_kbps);
         if kbps > self.kbps {
             self.increased = true;
             self.trying_video = false;
@@ -746,8 +793,20 @@ mod tests {
             })
             .unwrap();
         assert!(off.at >= Duration::from_secs(38) && off.at <= Duration::from_secs(39));
-        // The outage says nothing about capacity: the bitrate is kept through it.
+        // The outage says nothing about capacity: the bitrate is kept through it, and the silent
+        // samples do not count against the link once it is back.
         assert_eq!(on.kbps, off.kbps);
+        let after: Vec<_> = ticks
+            .iter()
+            .filter(|t| t.at > off.at && t.at < off.at + Duration::from_secs(10))
+            .collect();
+        assert!(
+            after
+                .iter()
+                .all(|t| t.kbps >= off.kbps * 8 / 10 && !t.audio_only),
+            "{:?}",
+            after.iter().map(|t| t.kbps).collect::<Vec<_>>()
+        );
         assert!(!at(&ticks, 59.0).audio_only);
     }
 
@@ -756,7 +815,9 @@ mod tests {
         let config = AbrConfig::default();
         let ticks = simulate(config.clone(), &[(0, 150), (120, 600)], 240);
         check_invariants(&config, &ticks);
-        assert!(at(&ticks, 3.0).audio_only);
+        // At the floor first, then audio only once the link has measured too slow for 2 s.
+        assert!(!at(&ticks, 1.5).audio_only);
+        assert!(at(&ticks, 5.0).audio_only);
         let toggles = ticks
             .iter()
             .filter(|t| (..120).contains(&t.at.as_secs()))
@@ -855,5 +916,35 @@ mod tests {
             .sum::<u32>()
             / settled.len() as u32;
         assert!((150..=limit).contains(&mean), "{mean} kbit/s on average");
+    }
+
+    #[test]
+    fn gops_dropped_while_the_socket_is_busy_still_cut() {
+        let mut abr = AbrController::new(AbrConfig::for_profile(StreamProfile::P480));
+        let sample = |ms: u64, bytes: u64, queue_ms: u64, dropped_gops: u32| AbrSample {
+            at: Duration::from_millis(ms),
+            bytes_accepted: bytes,
+            queue_level: Duration::from_millis(queue_ms),
+            send_errors: 0,
+            dropped_gops,
+        };
+        // Calm at 900 kbit/s, then the socket takes one big message at a time.
+        for i in 1..=10 {
+            assert!(abr.step(sample(i * 500, 60_000, 0, 0)).is_empty());
+        }
+        assert!(abr.step(sample(5_500, 0, 1_900, 1)).is_empty());
+        // The next sample with bytes in it acts on the drop although the queue shrank.
+        let decisions = abr.step(sample(6_000, 20_000, 900, 0));
+        assert!(
+            decisions.iter().any(|d| matches!(
+                d,
+                AbrDecision::SetBitrate {
+                    reason: AbrReason::Congestion { .. },
+                    ..
+                }
+            )),
+            "{decisions:?}"
+        );
+        assert!(abr.kbps() < 900);
     }
 }

@@ -9,6 +9,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::feed::Encoded;
+use super::socket::IngestSockets;
 use super::target::IngestTarget;
 use crate::error::Result;
 use crate::media::bus::describe;
@@ -55,6 +56,8 @@ pub(crate) struct Connection {
     video_pushed: std::cell::Cell<u64>,
     /// The caps each appsrc announces now: video and audio.
     caps: [std::cell::RefCell<gst::Caps>; 2],
+    /// The network sink's TCP socket(s), once connected (RTMP on Linux and Android).
+    pub sockets: std::cell::RefCell<IngestSockets>,
 }
 
 impl Connection {
@@ -136,6 +139,7 @@ impl Connection {
                 std::cell::RefCell::new(video_caps.clone()),
                 std::cell::RefCell::new(audio_caps.clone()),
             ],
+            sockets: std::cell::RefCell::default(),
         };
         if let Err(e) = connection.pipeline.set_state(gst::State::Playing) {
             log::debug!("uplink refused PLAYING: {e}");

@@ -99,11 +99,20 @@ impl Feed {
         }
     }
 
-    /// Drops what a new connection cannot start with (video before the next keyframe and the
-    /// audio before it), counting the dropped frames.
-    pub fn reset_for_reconnect(&self) {
-        let dropped = self.lock().window.reset_for_reconnect();
+    /// Prepares the window for a connection about to take media (see
+    /// [`SendWindow::start_connection`]), counting the dropped frames and asking the encoder for
+    /// a keyframe when none is waiting.
+    pub fn start_connection(&self) {
+        let expect_video = !self.audio_only.load(Ordering::Acquire);
+        let (dropped, holding) = {
+            let mut state = self.lock();
+            let dropped = state.window.start_connection(expect_video);
+            (dropped, state.window.holding())
+        };
         self.count_lost(dropped as u64);
+        if holding {
+            self.request_keyframe();
+        }
     }
 
     /// Switches the live stream to audio only (`true`: waiting video is dropped, new video left

@@ -49,7 +49,20 @@ pub struct PushResult {
     pub request_keyframe: bool,
     /// Whole GOPs dropped because the window was full (a sign of congestion).
     pub dropped_gops: usize,
+    /// Audio frames dropped because the window held more than twice its capacity of audio
+    /// alone (only in an outage: on a slow link video goes first).
+    pub dropped_audio: usize,
 }
+
+/// How far behind the newest media a new connection may start.
+const START_BACKLOG: Duration = Duration::from_secs(1);
+
+/// How far before a connection's first keyframe its audio may start: one AAC frame (1024
+/// samples at 44.1 kHz is 23.2 ms).
+const AUDIO_OVERLAP: Duration = Duration::from_millis(25);
+
+/// Audio waits for at most this many capacities; beyond it the oldest audio goes.
+const AUDIO_SPAN_FACTOR: u32 = 2;
 
 /// Whether video may enter the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +79,12 @@ pub struct SendWindow<T> {
     queue: VecDeque<Packet<T>>,
     capacity: Duration,
     gate: VideoGate,
+    /// A new connection waits for its first keyframe: nothing leaves until it is here, so the
+    /// connection starts with video and the audio of the same moment.
+    holding: bool,
+    /// Audio older than this belongs before the keyframe a connection started at; it can still
+    /// arrive after that keyframe (the audio encoder lags the video one) and is dropped.
+    audio_from: Option<Duration>,
 }
 
 impl<T> Default for SendWindow<T> {
@@ -86,6 +105,8 @@ impl<T> SendWindow<T> {
             queue: VecDeque::new(),
             capacity,
             gate: VideoGate::AwaitKeyframe { requested: false },
+            holding: false,
+            audio_from: None,
         }
     }
 
@@ -101,9 +122,24 @@ impl<T> SendWindow<T> {
                 return result;
             }
             (PacketKind::Video { keyframe: true }, _) => self.gate = VideoGate::Open,
+            (PacketKind::Audio, _) if self.audio_from.is_some_and(|from| packet.pts < from) => {
+                return result;
+            }
             _ => {}
         }
+        let starts_held_connection = self.holding && packet.is_keyframe();
         self.queue.push_back(packet);
+        if starts_held_connection {
+            self.holding = false;
+            self.align_to_start_keyframe();
+        }
+        // With no video left to drop (an outage), audio alone must not pile up either.
+        while self.level() > self.capacity * AUDIO_SPAN_FACTOR
+            && self.queue.front().is_some_and(|p| !p.is_video())
+        {
+            self.queue.pop_front();
+            result.dropped_audio += 1;
+        }
         while self.video_age() > self.capacity {
             let (dropped, reached_newest) = self.drop_oldest_gop();
             result.dropped_video += dropped;
@@ -117,9 +153,17 @@ impl<T> SendWindow<T> {
         result
     }
 
-    /// The oldest packet, in push order.
+    /// The oldest packet, in push order; nothing while a new connection waits for its keyframe.
     pub fn pop(&mut self) -> Option<Packet<T>> {
+        if self.holding {
+            return None;
+        }
         self.queue.pop_front()
+    }
+
+    /// True while a new connection waits for its first keyframe.
+    pub fn holding(&self) -> bool {
+        self.holding
     }
 
     /// True when nothing waits to be sent.
@@ -137,19 +181,51 @@ impl<T> SendWindow<T> {
         }
     }
 
-    /// Prepares the window for a new connection: drops video up to the oldest waiting keyframe
-    /// and the audio before it (all but the one audio frame that overlaps the keyframe),
-    /// so the new connection starts decodable with audio and video in step. Without a waiting
-    /// keyframe all video goes and video resumes at the next one; audio stays. Returns the number
-    /// of video packets dropped.
-    pub fn reset_for_reconnect(&mut self) -> usize {
-        let Some(key) = self.queue.iter().position(Packet::is_keyframe) else {
-            let before = self.queue.len();
-            self.queue.retain(|p| !p.is_video());
-            self.gate = VideoGate::AwaitKeyframe { requested: false };
-            return before - self.queue.len();
+    /// Prepares the window for a connection that is about to take media: it must start decodable,
+    /// with audio and video in step, and close to now. It starts at the oldest waiting keyframe
+    /// at most [`START_BACKLOG`] behind the newest media (else at the newest keyframe): a backlog
+    /// built while connecting would otherwise stay as latency on a link with no capacity to spare.
+    /// Video before that keyframe goes, with the audio before it (all but the one audio frame
+    /// that overlaps the keyframe). Without a
+    /// waiting keyframe everything goes and the window holds what comes next until a keyframe
+    /// arrives (the caller asks the encoder for one). With `expect_video` false (the stream is
+    /// audio only) audio starts at once. Returns the number of video packets dropped.
+    pub fn start_connection(&mut self, expect_video: bool) -> usize {
+        if !expect_video {
+            self.holding = false;
+            return 0;
+        }
+        if self.queue.iter().any(Packet::is_keyframe) {
+            self.holding = false;
+            return self.align_to_start_keyframe();
+        }
+        let dropped_video = self.queue.iter().filter(|p| p.is_video()).count();
+        self.queue.clear();
+        self.gate = VideoGate::AwaitKeyframe { requested: false };
+        self.holding = true;
+        dropped_video
+    }
+
+    /// Drops video before the keyframe a connection starts at (the oldest one at most
+    /// [`START_BACKLOG`] behind the newest media, else the newest) and the audio before it but the
+    /// frame that overlaps it; returns the number of video packets dropped.
+    fn align_to_start_keyframe(&mut self) -> usize {
+        let newest = self.queue.iter().map(|p| p.pts).max().unwrap_or_default();
+        let keyframes = || {
+            self.queue
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.is_keyframe())
+        };
+        let recent = keyframes()
+            .find(|(_, p)| newest.saturating_sub(p.pts) <= START_BACKLOG)
+            .or_else(|| keyframes().last())
+            .map(|(i, _)| i);
+        let Some(key) = recent else {
+            return 0;
         };
         let key_pts = self.queue[key].pts;
+        self.audio_from = Some(key_pts.saturating_sub(AUDIO_OVERLAP));
         // The last audio frame starting before the keyframe covers it: keep that one.
         let overlapping_audio = self
             .queue
@@ -161,7 +237,9 @@ impl<T> SendWindow<T> {
         let mut dropped_video = 0;
         let mut index = 0;
         self.queue.retain(|p| {
-            let keep = index >= key || (!p.is_video() && Some(index) == overlapping_audio);
+            let audio_kept =
+                !p.is_video() && (p.pts >= key_pts || Some(index) == overlapping_audio);
+            let keep = index >= key || audio_kept;
             dropped_video += usize::from(!keep && p.is_video());
             index += 1;
             keep
@@ -175,6 +253,7 @@ impl<T> SendWindow<T> {
         let before = self.queue.len();
         self.queue.retain(|p| !p.is_video());
         self.gate = VideoGate::AwaitKeyframe { requested: true };
+        self.holding = false;
         before - self.queue.len()
     }
 
@@ -258,6 +337,15 @@ mod tests {
                 payload,
             })
             .collect()
+    }
+
+    fn audio(pts_ms: u64) -> Packet<u64> {
+        Packet {
+            kind: PacketKind::Audio,
+            pts: Duration::from_millis(pts_ms),
+            size: 400,
+            payload: pts_ms,
+        }
     }
 
     fn video(keyframe: bool, pts_ms: u64) -> Packet<u64> {
@@ -376,6 +464,7 @@ mod tests {
                 dropped_video: 1,
                 request_keyframe: true,
                 dropped_gops: 0,
+                dropped_audio: 0,
             }
         );
         assert!(!window.push(video(false, 33)).request_keyframe);
@@ -403,7 +492,7 @@ mod tests {
         {
             window.pop();
         }
-        let dropped = window.reset_for_reconnect();
+        let dropped = window.start_connection(true);
         assert_eq!(dropped, 20, "frames 10..=29 of the first GOP");
 
         let rest: Vec<_> = std::iter::from_fn(|| window.pop()).collect();
@@ -450,24 +539,102 @@ mod tests {
     }
 
     #[test]
-    fn reconnect_without_a_waiting_keyframe_keeps_audio_and_waits_for_one() {
+    fn a_connection_without_a_waiting_keyframe_waits_for_one_with_audio_in_step() {
         let mut window = SendWindow::default();
         window.push(video(true, 0));
         window.push(video(false, 33));
         window.pop();
-        window.push(Packet {
-            kind: PacketKind::Audio,
-            pts: Duration::from_millis(40),
-            size: 400,
-            payload: 40,
-        });
-        assert_eq!(window.reset_for_reconnect(), 1);
+        window.push(audio(40));
+        assert_eq!(window.start_connection(true), 1);
+        assert!(
+            window.is_empty(),
+            "the old audio goes with the video it belonged to"
+        );
+        // Audio keeps coming while the encoder makes the keyframe: it waits, and what is older
+        // than the keyframe (but the frame that overlaps it) goes when the keyframe is here.
         let late = window.push(video(false, 66));
         assert!(late.request_keyframe && late.dropped_video == 1);
+        for ms in [70, 93, 116] {
+            window.push(audio(ms));
+            assert!(window.holding() && window.pop().is_none());
+        }
         window.push(video(true, 100));
+        window.push(audio(139));
+        assert!(!window.holding());
         let order: Vec<u64> = std::iter::from_fn(|| window.pop())
             .map(|p| p.payload)
             .collect();
-        assert_eq!(order, [40, 100]);
+        // Push order: the audio at 116 ms came before the keyframe's frame left the encoder.
+        assert_eq!(order, [93, 116, 100, 139]);
+    }
+
+    #[test]
+    fn a_connection_starts_at_most_a_second_behind() {
+        // 4.9 s waited while connecting (keyframes every second); the connection starts at 4 s.
+        let mut window = SendWindow::new(Duration::from_secs(10));
+        for packet in media(Duration::from_millis(4_900), Duration::from_secs(1)) {
+            window.push(packet);
+        }
+        assert_eq!(window.start_connection(true), 120);
+        let first_video = std::iter::from_fn(|| window.pop()).find(|p| p.is_video());
+        assert_eq!(first_video.map(|p| p.pts), Some(FRAME * 120));
+    }
+
+    #[test]
+    fn a_quick_first_connection_starts_at_the_first_keyframe() {
+        let mut window = SendWindow::default();
+        window.push(video(true, 0));
+        window.push(video(false, 33));
+        window.push(video(true, 66));
+        window.push(video(false, 100));
+        assert_eq!(window.start_connection(true), 0);
+        assert_eq!(window.pop().map(|p| p.payload), Some(0));
+    }
+
+    #[test]
+    fn late_audio_from_before_the_first_keyframe_is_dropped() {
+        let mut window = SendWindow::default();
+        window.start_connection(true);
+        window.push(video(true, 1_000));
+        // The audio encoder lags: audio from before the keyframe arrives after it.
+        for ms in [800, 977, 1_000, 1_023] {
+            window.push(audio(ms));
+        }
+        let order: Vec<u64> = std::iter::from_fn(|| window.pop())
+            .map(|p| p.payload)
+            .collect();
+        assert_eq!(order, [1_000, 977, 1_000, 1_023]);
+    }
+
+    #[test]
+    fn an_audio_only_connection_starts_at_once() {
+        let mut window = SendWindow::default();
+        window.push(audio(0));
+        assert_eq!(window.start_connection(false), 0);
+        assert_eq!(window.pop().map(|p| p.payload), Some(0));
+    }
+
+    #[test]
+    fn an_outage_keeps_at_most_twice_the_capacity_of_audio() {
+        // The consumer is gone for a minute: video goes GOP by GOP, audio is capped too.
+        let mut window = SendWindow::default();
+        let mut dropped_audio = 0;
+        for packet in media(Duration::from_secs(60), Duration::from_secs(2)) {
+            dropped_audio += window.push(packet).dropped_audio;
+            assert!(window.level() <= SendWindow::<u64>::DEFAULT_CAPACITY * 2 + AUDIO_FRAME);
+        }
+        assert!(dropped_audio > 2_000, "{dropped_audio}");
+        // A reconnect then starts at the newest keyframe with the audio of that moment.
+        window.start_connection(true);
+        let first = window.pop().unwrap();
+        assert!(first.is_keyframe() || !first.is_video());
+        let key = window
+            .queue
+            .iter()
+            .chain([&first])
+            .find(|p| p.is_keyframe());
+        if let Some(key) = key {
+            assert!(key.pts.saturating_sub(first.pts) < AUDIO_FRAME);
+        }
     }
 }

@@ -2,67 +2,130 @@
 //! whose send buffer grows to megabytes. On a 300 kbit/s link that is tens of seconds of media
 //! the send window can neither see nor drop, and the socket reports it as "accepted". Limiting
 //! the socket's not-yet-sent bytes (`TCP_NOTSENT_LOWAT`) leaves the backlog in the send window,
-//! where it is measured and dropped by whole GOPs. rtmp2sink does not expose its socket, so the
-//! socket is found among the process's own descriptors by its remote port (Linux and Android
-//! with /proc; elsewhere nothing is changed).
+//! where it is measured and dropped by whole GOPs. A connection given up is closed with a reset,
+//! so that it delivers nothing stale when the link returns. rtmp2sink does not expose its socket,
+//! so the socket is found among the process's own descriptors by its remote port (Linux and
+//! Android with /proc; elsewhere nothing is changed).
 
 /// Bytes the kernel may hold unsent per live socket: about 0.1 s at 1.5 Mbit/s.
 pub(crate) const UNSENT_LIMIT: u32 = 16 * 1024;
 
-/// Limits the unsent bytes of every established TCP socket of this process connected to
-/// `remote_port`; returns how many sockets were changed.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn limit_unsent(remote_port: u16, bytes: u32) -> usize {
-    let inodes: Vec<u64> = ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .flat_map(|table| established_to(&table, remote_port))
-        .collect();
-    if inodes.is_empty() {
-        return 0;
-    }
-    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
-        return 0;
-    };
-    let mut changed = 0;
-    for entry in fds.flatten() {
-        let Some(inode) = std::fs::read_link(entry.path())
-            .ok()
-            .and_then(|target| socket_inode(&target.to_string_lossy()))
-        else {
-            continue;
-        };
-        let Some(fd) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if !inodes.contains(&inode) {
-            continue;
-        }
-        // The descriptor belongs to this process and stays open while rtmp2sink uses it; the
-        // option changes nothing but the socket's unsent-bytes threshold.
-        let value = bytes as libc::c_int;
-        let ok = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NOTSENT_LOWAT,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        } == 0;
-        changed += usize::from(ok);
-    }
-    changed
+/// The TCP sockets of this process connected to an ingest port, found by their inodes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct IngestSockets {
+    inodes: Vec<u64>,
 }
 
-/// Elsewhere the kernel's buffer is left as it is.
+impl IngestSockets {
+    /// The established TCP sockets of this process whose remote port is `remote_port`.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub fn find(remote_port: u16) -> Self {
+        let inodes = ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
+            .iter()
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .flat_map(|table| established_to(&table, remote_port))
+            .collect();
+        IngestSockets { inodes }
+    }
+
+    /// Elsewhere no socket is found.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    pub fn find(_remote_port: u16) -> Self {
+        IngestSockets::default()
+    }
+
+    /// How many sockets were found.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inodes.len()
+    }
+
+    /// Limits each socket's unsent bytes to `bytes`; returns how many took it.
+    pub fn limit_unsent(&self, bytes: u32) -> usize {
+        self.for_each_fd(|fd| set_unsent_limit(fd, bytes))
+    }
+
+    /// Makes closing each socket drop what it still holds (a reset instead of a graceful close):
+    /// a connection given up during an outage must not deliver stale media when the link returns,
+    /// which would keep the ingest's publisher slot busy and refuse the new connection.
+    pub fn abort_on_close(&self) -> usize {
+        self.for_each_fd(set_linger_zero)
+    }
+
+    /// Runs `f` on the descriptor of each socket still open; returns how many succeeded.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn for_each_fd(&self, f: impl Fn(i32) -> bool) -> usize {
+        if self.inodes.is_empty() {
+            return 0;
+        }
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+            return 0;
+        };
+        fds.flatten()
+            .filter(|entry| {
+                std::fs::read_link(entry.path())
+                    .ok()
+                    .and_then(|target| socket_inode(&target.to_string_lossy()))
+                    .is_some_and(|inode| self.inodes.contains(&inode))
+            })
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|fd| f(*fd))
+            .count()
+    }
+
+    /// Elsewhere there is no descriptor to change.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn for_each_fd(&self, _f: impl Fn(i32) -> bool) -> usize {
+        0
+    }
+}
+
+/// `TCP_NOTSENT_LOWAT`: the kernel takes more from the writer only below `bytes` unsent.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_unsent_limit(fd: i32, bytes: u32) -> bool {
+    let value = bytes as libc::c_int;
+    // The descriptor belongs to this process and stays open while rtmp2sink uses it; the
+    // option changes nothing but how much the kernel buffers.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        ) == 0
+    }
+}
+
+/// Elsewhere nothing is set.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn limit_unsent(_remote_port: u16, _bytes: u32) -> usize {
-    0
+fn set_unsent_limit(_fd: i32, _bytes: u32) -> bool {
+    false
+}
+
+/// `SO_LINGER` on with a zero timeout: close() resets the connection and drops unsent data.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_linger_zero(fd: i32) -> bool {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // As in `set_unsent_limit`: a descriptor of this process, only its close behaviour changes.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        ) == 0
+    }
+}
+
+/// Elsewhere nothing is set.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_linger_zero(_fd: i32) -> bool {
+    false
 }
 
 /// Inodes of the established sockets in a /proc/net/tcp table whose remote port is `port`.
@@ -117,11 +180,26 @@ mod tests {
     }
 
     #[test]
-    fn limits_a_real_connection() {
+    fn tunes_and_aborts_a_real_connection() {
+        use std::io::Read;
+
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let _server = listener.accept().unwrap();
-        assert!(limit_unsent(port, UNSENT_LIMIT) >= 1);
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let sockets = IngestSockets::find(port);
+        assert_eq!(sockets.len(), 1, "the client side only");
+        assert_eq!(sockets.limit_unsent(UNSENT_LIMIT), 1);
+        assert_eq!(sockets.abort_on_close(), 1);
+        drop(client);
+        // A reset, not an orderly end of stream.
+        let mut byte = [0u8; 1];
+        let read = server.read(&mut byte);
+        assert!(
+            read.as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{read:?}"
+        );
+        assert_eq!(IngestSockets::find(port).len(), 0);
     }
 }

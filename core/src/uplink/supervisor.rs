@@ -15,7 +15,7 @@ use super::connection::{Connection, Track};
 use super::feed::Feed;
 use super::reconnect::{FailureKind, ReconnectDecision, ReconnectPolicy, Reconnector, classify};
 use super::send_window::PacketKind;
-use super::socket;
+use super::socket::{self, IngestSockets};
 use super::target::IngestTarget;
 
 /// No byte reached the network for this long while media waited: the connection is stalled.
@@ -181,6 +181,7 @@ fn run(
         if matches!(end, End::Failed(_)) {
             shared.failures.fetch_add(1, Ordering::Relaxed);
             shared.feed.count_lost(connection.lost_video());
+            connection.sockets.borrow().abort_on_close();
         }
         drop(connection);
         let reason = match end {
@@ -220,9 +221,6 @@ fn run(
                 }
             }
         }
-        // A new connection starts on a keyframe with audio from the same moment.
-        shared.feed.reset_for_reconnect();
-        shared.feed.request_keyframe();
         if shared.feed.lock().ended {
             let _ = events.send(UplinkEvent::Drained);
             return;
@@ -273,9 +271,13 @@ fn pump(
             }
             if !ready && connection.ready() {
                 ready = true;
+                // The connection starts on a keyframe with the audio of the same moment.
+                shared.feed.start_connection();
                 if let Some(port) = target.tcp_port() {
-                    let limited = socket::limit_unsent(port, socket::UNSENT_LIMIT);
+                    let sockets = IngestSockets::find(port);
+                    let limited = sockets.limit_unsent(socket::UNSENT_LIMIT);
                     log::debug!("limited the unsent bytes of {limited} socket(s) to port {port}");
+                    *connection.sockets.borrow_mut() = sockets;
                 }
             }
             let bytes = connection.bytes_sent();
