@@ -300,7 +300,8 @@ fn pump(
             }
         }
         let mut state = shared.feed.lock();
-        if state.ended && state.window.is_empty() {
+        // Ended while waiting for a keyframe: nothing that is left can start a picture.
+        if state.ended && (state.window.is_empty() || state.window.holding()) {
             return End::Drained;
         }
         // Media waits in the window (where it can be dropped by whole GOPs) until the connection
