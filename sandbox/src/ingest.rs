@@ -151,20 +151,9 @@ impl LocalIngest {
 
     /// Stops nginx (SIGTERM, then SIGKILL after 3 s) and reaps it.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(mut child) = self.child.take() {
+            terminate(&mut child, Duration::from_secs(3));
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     /// Kills nginx at once (SIGKILL), as a crashed or vanished server.
@@ -216,4 +205,20 @@ rtmp {{
         dir = dir.display(),
         recordings = recordings.display()
     )
+}
+
+/// Stops a child we spawned and have not reaped: SIGTERM by its PID, SIGKILL after `grace`,
+/// then reaps it.
+pub fn terminate(child: &mut std::process::Child, grace: Duration) {
+    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -134,20 +134,9 @@ impl LabIngest {
 
 impl Drop for LabIngest {
     fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        // SAFETY: kill(2) on the PID of our own unreaped child.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(mut child) = self.child.take() {
+            fieldcast_sandbox::ingest::terminate(&mut child, Duration::from_secs(3));
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 
