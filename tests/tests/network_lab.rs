@@ -37,17 +37,16 @@ const RECEIVER_EXTRA_SECS: u64 = 3;
 /// With this set to a directory, each test keeps what it saw in `<dir>/<profile>/`: the
 /// publisher's and the receiver's lines, the ingest's recordings and its log.
 const KEEP_ENV: &str = "FIELDCAST_LAB_OUT";
-/// Bound on the viewer's p95 latency on a link that collapses or stays at 300 kbit/s: latency
-/// must not grow without bound. The product targets are tighter (2.5 s through a collapse, 3 s on
-/// EDGE); the measured figures are printed, and docs/QA.md says where they stand.
-const LATENCY_BOUND_MS: u64 = 6_000;
-/// Bound on the time from a collapse to a sent bitrate at or below 90% of the new capacity
-/// (target: 10 s; printed with the other figures).
-const COLLAPSE_ADAPT_BOUND_MS: u64 = 15_000;
-/// Bound on the encoder's mean output while the link is low, as a multiple of the link's rate:
-/// the stream follows the link down and stays there, probing included (target: 0.9; printed).
-/// The encoder's output can exceed the link for a moment: the send window drops the excess.
-const COLLAPSE_MEAN_BOUND: f64 = 1.15;
+/// The viewer's p95 latency through the 30 s a link is collapsed to 300 kbit/s.
+const COLLAPSE_P95_MS: u64 = 2_500;
+/// The viewer's p95 latency over two minutes of EDGE.
+const EDGE_P95_MS: u64 = 3_000;
+/// Time from a collapse to a sent bitrate at or below 90% of the new capacity.
+const COLLAPSE_ADAPT_MS: u64 = 10_000;
+/// The sent bitrate's share of the new capacity within that time.
+const COLLAPSE_SHARE: f64 = 0.9;
+/// Time from the link's recovery to a sent bitrate back at 70% of where it was.
+const RECOVERY_MS: u64 = 40_000;
 
 /// nginx-rtmp in a lab's ingest namespace, recording every publish to its own file
 /// (`<key>-<unix time>.flv`); stopped by its PID when dropped.
@@ -682,7 +681,7 @@ fn collapse_the_bitrate_follows_the_link_down_and_back_up() {
     };
     let (fall, recover) = (at(fall_s), at(recover_s));
     let stats = publisher.stats();
-    let ceiling = 0.9 * f64::from(low_kbit);
+    let ceiling = COLLAPSE_SHARE * f64::from(low_kbit);
 
     let before = mean_kbps(&stats, fall - 10_000, fall).expect("stats before the fall");
     let adapted = two_second_rates(&stats, fall, recover)
@@ -691,7 +690,7 @@ fn collapse_the_bitrate_follows_the_link_down_and_back_up() {
         .map(|(end, _)| end - fall);
     let settled = mean_kbps(&stats, fall + 10_000, recover).expect("stats while the link is low");
     let low = latency(&frames, fall, recover);
-    let back = two_second_rates(&stats, recover, recover + 40_000)
+    let back = two_second_rates(&stats, recover, recover + RECOVERY_MS)
         .into_iter()
         .find(|(_, kbps)| *kbps >= 0.7 * before)
         .map(|(end, _)| end - recover);
@@ -703,11 +702,12 @@ fn collapse_the_bitrate_follows_the_link_down_and_back_up() {
     );
     let adapted = adapted.unwrap_or_else(|| panic!("never at or below {ceiling} kbit/s"));
     assert!(
-        adapted <= COLLAPSE_ADAPT_BOUND_MS,
+        adapted <= COLLAPSE_ADAPT_MS,
         "at or below {ceiling} kbit/s only {adapted} ms after the fall"
     );
+    // Probing for more included, the stream stays within the link on average.
     assert!(
-        settled <= f64::from(low_kbit) * COLLAPSE_MEAN_BOUND,
+        settled <= f64::from(low_kbit),
         "{settled:.0} kbit/s on average from 10 s after the fall on a {low_kbit} kbit/s link"
     );
     // Half the frames of the lowest rung (15 fps) at least, or the latency says nothing.
@@ -718,11 +718,15 @@ fn collapse_the_bitrate_follows_the_link_down_and_back_up() {
         low.samples
     );
     assert!(
-        low.p95_ms <= LATENCY_BOUND_MS,
+        low.p95_ms <= COLLAPSE_P95_MS,
         "p95 latency while low: {low:?}"
     );
-    let back = back.unwrap_or_else(|| panic!("not back to 70% of {before:.0} kbit/s within 40 s"));
-    assert!(back <= 40_000);
+    back.unwrap_or_else(|| {
+        panic!(
+            "not back to 70% of {before:.0} kbit/s within {} s",
+            RECOVERY_MS / 1000
+        )
+    });
 }
 
 #[test]
@@ -948,5 +952,5 @@ fn edge_stays_live_for_two_minutes_at_a_rung_that_fits() {
         "{} stamped frames in {secs} s",
         whole.samples
     );
-    assert!(whole.p95_ms <= LATENCY_BOUND_MS, "p95 latency {whole:?}");
+    assert!(whole.p95_ms <= EDGE_P95_MS, "p95 latency {whole:?}");
 }

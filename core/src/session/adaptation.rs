@@ -13,6 +13,14 @@ use crate::media::pipeline::{MediaPipeline, raw_video_caps};
 use crate::uplink::abr::{AbrConfig, AbrController, AbrDecision, AbrReason, AbrSample};
 use crate::uplink::supervisor::Uplink;
 
+/// After a cut for congestion, video waiting longer than this to drain at the throughput just
+/// measured is skipped: the link fell well below the bitrate it was encoded for.
+const SKIP_BACKLOG_OVER: Duration = Duration::from_secs(1);
+
+/// The socket may send this much faster than the stream's bitrate: room for keyframes and to
+/// drain a backlog, not for flooding a link that just fell.
+const PACING_HEADROOM: f64 = 1.5;
+
 /// What the live stream is sent at now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LiveRendition {
@@ -33,9 +41,11 @@ pub(super) struct Adaptation {
     started: Instant,
     next_sample: Instant,
     last_bytes: u64,
+    last_unsent: u64,
     last_failures: u64,
     last_gops: u64,
     rendition: LiveRendition,
+    audio_kbps: u32,
     max_fps: u32,
     keyframe_interval: Duration,
     last_keyframe_request: Instant,
@@ -67,9 +77,11 @@ impl Adaptation {
             started,
             next_sample: started + period,
             last_bytes: 0,
+            last_unsent: 0,
             last_failures: 0,
             last_gops: 0,
             rendition,
+            audio_kbps: config.audio_kbps,
             max_fps: config.fps,
             keyframe_interval: Duration::from_secs(config.keyframe_interval_secs.into()),
             last_keyframe_request: started,
@@ -90,20 +102,39 @@ impl Adaptation {
         }
         self.next_sample = now + self.period;
         let bytes = uplink.bytes_sent();
+        let unsent = uplink.take_socket_backlog();
         let failures = uplink.failures();
         let gops = media.feed.dropped_gops.load(Ordering::Relaxed);
+        // What TCP took on since the last sample: the bytes the socket accepted, less its
+        // backlog. Media in the socket waits as long as media in the window.
+        let sent = (bytes + self.last_unsent)
+            .saturating_sub(self.last_bytes)
+            .saturating_sub(unsent);
+        let in_socket = backlog_drain(unsent as usize, self.sent_kbps());
         let sample = AbrSample {
             at: now.duration_since(self.started),
-            bytes_accepted: bytes.saturating_sub(self.last_bytes),
-            queue_level: media.feed.lock().window.level(),
+            bytes_accepted: sent,
+            queue_level: media.feed.lock().window.level() + in_socket,
             send_errors: u32::try_from(failures - self.last_failures).unwrap_or(u32::MAX),
             dropped_gops: u32::try_from(gops - self.last_gops).unwrap_or(u32::MAX),
         };
-        (self.last_bytes, self.last_failures, self.last_gops) = (bytes, failures, gops);
+        (self.last_bytes, self.last_unsent) = (bytes, unsent);
+        (self.last_failures, self.last_gops) = (failures, gops);
         let decisions = self.controller.step(sample);
         self.apply(media, &decisions);
+        uplink.set_pacing_kbps((f64::from(self.sent_kbps()) * PACING_HEADROOM).round() as u32);
         self.keep_keyframe_interval(media, now);
         decisions
+    }
+
+    /// The live stream's bitrate now, audio included, kbit/s.
+    fn sent_kbps(&self) -> u32 {
+        let video = if self.rendition.audio_only {
+            0
+        } else {
+            self.rendition.video_kbps
+        };
+        video + self.audio_kbps
     }
 
     fn apply(&mut self, media: &MediaPipeline, decisions: &[AbrDecision]) {
@@ -126,6 +157,15 @@ impl Adaptation {
                 }
             }
         }
+        if let Some(measured_kbps) = decisions.iter().find_map(congestion_throughput) {
+            let bytes = media.feed.lock().window.bytes();
+            if backlog_drain(bytes, measured_kbps) > SKIP_BACKLOG_OVER {
+                let dropped = media.feed.skip_backlog();
+                log::info!(
+                    "skipped {dropped} video frames ({bytes} bytes waiting, {measured_kbps} kbit/s)"
+                );
+            }
+        }
         let resized = (before.profile, before.fps) != (self.rendition.profile, self.rendition.fps);
         if let (true, Some(caps)) = (resized, &media.live.caps) {
             caps.set_property(
@@ -144,5 +184,57 @@ impl Adaptation {
             self.last_keyframe_request = now;
             media.feed.request_keyframe();
         }
+    }
+}
+
+/// The throughput measured by a decision taken for congestion, kbit/s.
+fn congestion_throughput(decision: &AbrDecision) -> Option<u32> {
+    let reason = match *decision {
+        AbrDecision::SetBitrate { reason, .. }
+        | AbrDecision::SetRung { reason, .. }
+        | AbrDecision::SetFps { reason, .. }
+        | AbrDecision::AudioOnly { reason, .. } => reason,
+    };
+    match reason {
+        AbrReason::Congestion { measured_kbps, .. } => Some(measured_kbps),
+        _ => None,
+    }
+}
+
+/// How long `bytes` take to leave at `kbps`; forever when nothing leaves.
+fn backlog_drain(bytes: usize, kbps: u32) -> Duration {
+    if kbps == 0 {
+        return Duration::MAX;
+    }
+    Duration::from_secs_f64(bytes as f64 * 8.0 / (f64::from(kbps) * 1000.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backlog_drains_at_the_measured_rate() {
+        assert_eq!(backlog_drain(37_500, 300), Duration::from_secs(1));
+        assert_eq!(backlog_drain(0, 300), Duration::ZERO);
+        assert_eq!(backlog_drain(1, 0), Duration::MAX);
+    }
+
+    #[test]
+    fn only_congestion_carries_a_throughput() {
+        let congestion = AbrReason::Congestion {
+            measured_kbps: 325,
+            queue: Duration::from_millis(1400),
+        };
+        let cut = AbrDecision::SetBitrate {
+            kbps: 200,
+            reason: congestion,
+        };
+        let rise = AbrDecision::SetBitrate {
+            kbps: 220,
+            reason: AbrReason::Recovered,
+        };
+        assert_eq!(congestion_throughput(&cut), Some(325));
+        assert_eq!(congestion_throughput(&rise), None);
     }
 }

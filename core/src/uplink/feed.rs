@@ -129,6 +129,18 @@ impl Feed {
         }
     }
 
+    /// Drops the video waiting in the window and asks for a keyframe to resume at: after the
+    /// link collapsed, media encoded for the old bitrate would take seconds to drain, and every
+    /// frame behind it would wait as long. Audio stays. Returns the number of frames dropped.
+    pub fn skip_backlog(&self) -> usize {
+        let dropped = self.lock().window.drop_video();
+        self.count_lost(dropped as u64);
+        if !self.audio_only.load(Ordering::Acquire) {
+            self.request_keyframe();
+        }
+        dropped
+    }
+
     /// Counts video frames lost on the way (a failed connection, audio-only mode).
     pub fn count_lost(&self, frames: u64) {
         self.dropped_video.fetch_add(frames, Ordering::Relaxed);

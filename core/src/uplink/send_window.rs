@@ -153,12 +153,23 @@ impl<T> SendWindow<T> {
         result
     }
 
-    /// The oldest packet, in push order; nothing while a new connection waits for its keyframe.
+    /// The next packet to send: the earlier of the oldest video and the oldest audio waiting
+    /// (each track is in push order), so that what was pushed out of step (the audio encoder
+    /// lags the video one, most at the start) leaves in step; a muxer clamps media that comes
+    /// behind the other track's. Nothing while a new connection waits for its keyframe.
     pub fn pop(&mut self) -> Option<Packet<T>> {
         if self.holding {
             return None;
         }
-        self.queue.pop_front()
+        let first = self.queue.front()?;
+        let other = self
+            .queue
+            .iter()
+            .position(|p| p.is_video() != first.is_video());
+        match other {
+            Some(i) if self.queue[i].pts < first.pts => self.queue.remove(i),
+            _ => self.queue.pop_front(),
+        }
     }
 
     /// True while a new connection waits for its first keyframe.
@@ -169,6 +180,11 @@ impl<T> SendWindow<T> {
     /// True when nothing waits to be sent.
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+
+    /// Bytes of media waiting.
+    pub fn bytes(&self) -> usize {
+        self.queue.iter().map(|p| p.size).sum()
     }
 
     /// The span of media waiting: newest minus oldest presentation time. Video is kept within the
@@ -524,7 +540,9 @@ mod tests {
             size: 400,
             payload: 40,
         });
+        assert_eq!(window.bytes(), 6_400);
         assert_eq!(window.drop_video(), 2);
+        assert_eq!(window.bytes(), 400, "audio stays");
         let late = window.push(video(false, 66));
         assert_eq!(late.dropped_video, 1);
         assert!(
@@ -564,8 +582,8 @@ mod tests {
         let order: Vec<u64> = std::iter::from_fn(|| window.pop())
             .map(|p| p.payload)
             .collect();
-        // Push order: the audio at 116 ms came before the keyframe's frame left the encoder.
-        assert_eq!(order, [93, 116, 100, 139]);
+        // Time order, although the audio at 116 ms came before the keyframe left the encoder.
+        assert_eq!(order, [93, 100, 116, 139]);
     }
 
     #[test]
@@ -603,7 +621,23 @@ mod tests {
         let order: Vec<u64> = std::iter::from_fn(|| window.pop())
             .map(|p| p.payload)
             .collect();
-        assert_eq!(order, [1_000, 977, 1_000, 1_023]);
+        assert_eq!(order, [977, 1_000, 1_000, 1_023]);
+    }
+
+    #[test]
+    fn media_pushed_out_of_step_leaves_in_step() {
+        // At the start the audio encoder lags: video up to 133 ms is in before the first audio.
+        let mut window = SendWindow::default();
+        for ms in [0, 33, 66, 100, 133] {
+            window.push(video(ms == 0, ms));
+        }
+        for ms in [0, 23, 46, 70, 93, 116, 139] {
+            window.push(audio(ms));
+        }
+        let order: Vec<u64> = std::iter::from_fn(|| window.pop())
+            .map(|p| p.pts.as_millis() as u64)
+            .collect();
+        assert_eq!(order, [0, 0, 23, 33, 46, 66, 70, 93, 100, 116, 133, 139]);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Keeping the kernel from hiding a slow link: rtmp2sink writes into an ordinary TCP socket,
 //! whose send buffer grows to megabytes. On a 300 kbit/s link that is tens of seconds of media
-//! the send window can neither see nor drop, and the socket reports it as "accepted". Limiting
-//! the socket's not-yet-sent bytes (`TCP_NOTSENT_LOWAT`) leaves the backlog in the send window,
-//! where it is measured and dropped by whole GOPs. A connection given up is closed with a reset,
+//! the send window can neither see nor drop, and the socket reports it as "accepted". The uplink
+//! moves media into the connection only while the socket holds less than [`UNSENT_LIMIT`] not yet
+//! sent (read with `SIOCOUTQNSD`), and sets `TCP_NOTSENT_LOWAT` to the same; rtmp2sink writes a
+//! whole message at a time past that mark, so the read is what keeps the backlog in the send
+//! window, where it is measured and dropped by whole GOPs. A connection given up is closed with a reset,
 //! so that it delivers nothing stale when the link returns. rtmp2sink does not expose its socket,
 //! so the socket is found among the process's own descriptors by its remote port (Linux and
 //! Android with /proc; elsewhere nothing is changed).
@@ -10,22 +12,38 @@
 /// Bytes the kernel may hold unsent per live socket: about 0.1 s at 1.5 Mbit/s.
 pub(crate) const UNSENT_LIMIT: u32 = 16 * 1024;
 
-/// The TCP sockets of this process connected to an ingest port, found by their inodes.
+/// The TCP sockets of this process connected to an ingest port: descriptor and inode, found
+/// once; the inode tells whether the descriptor still names the same socket.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct IngestSockets {
-    inodes: Vec<u64>,
+    sockets: Vec<(i32, u64)>,
 }
 
 impl IngestSockets {
     /// The established TCP sockets of this process whose remote port is `remote_port`.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     pub fn find(remote_port: u16) -> Self {
-        let inodes = ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
+        let inodes: Vec<u64> = ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
             .iter()
             .filter_map(|path| std::fs::read_to_string(path).ok())
             .flat_map(|table| established_to(&table, remote_port))
             .collect();
-        IngestSockets { inodes }
+        if inodes.is_empty() {
+            return IngestSockets::default();
+        }
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+            return IngestSockets::default();
+        };
+        let sockets = fds
+            .flatten()
+            .filter_map(|entry| {
+                let fd = entry.file_name().to_str()?.parse::<i32>().ok()?;
+                let link = std::fs::read_link(entry.path()).ok()?;
+                let inode = socket_inode(&link.to_string_lossy())?;
+                inodes.contains(&inode).then_some((fd, inode))
+            })
+            .collect();
+        IngestSockets { sockets }
     }
 
     /// Elsewhere no socket is found.
@@ -37,12 +55,19 @@ impl IngestSockets {
     /// How many sockets were found.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.inodes.len()
+        self.sockets.len()
     }
 
     /// Limits each socket's unsent bytes to `bytes`; returns how many took it.
     pub fn limit_unsent(&self, bytes: u32) -> usize {
         self.for_each_fd(|fd| set_unsent_limit(fd, bytes))
+    }
+
+    /// Caps how fast each socket sends, in kbit/s (`SO_MAX_PACING_RATE`); returns how many took
+    /// it.
+    pub fn limit_pacing(&self, kbps: u32) -> usize {
+        let bytes_per_second = kbps.saturating_mul(125);
+        self.for_each_fd(|fd| set_max_pacing_rate(fd, bytes_per_second))
     }
 
     /// Makes closing each socket drop what it still holds (a reset instead of a graceful close):
@@ -52,32 +77,58 @@ impl IngestSockets {
         self.for_each_fd(set_linger_zero)
     }
 
-    /// Runs `f` on the descriptor of each socket still open; returns how many succeeded.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn for_each_fd(&self, f: impl Fn(i32) -> bool) -> usize {
-        if self.inodes.is_empty() {
-            return 0;
+    /// Bytes the kernel holds not yet sent, over the sockets still open; `None` when there is
+    /// no socket to ask (none found, or not on Linux or Android).
+    pub fn unsent_bytes(&self) -> Option<u64> {
+        let mut total = None;
+        for &(fd, inode) in &self.sockets {
+            if still_open(fd, inode)
+                && let Some(bytes) = unsent(fd)
+            {
+                *total.get_or_insert(0) += bytes;
+            }
         }
-        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
-            return 0;
-        };
-        fds.flatten()
-            .filter(|entry| {
-                std::fs::read_link(entry.path())
-                    .ok()
-                    .and_then(|target| socket_inode(&target.to_string_lossy()))
-                    .is_some_and(|inode| self.inodes.contains(&inode))
-            })
-            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|fd| f(*fd))
-            .count()
+        total
     }
 
-    /// Elsewhere there is no descriptor to change.
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    fn for_each_fd(&self, _f: impl Fn(i32) -> bool) -> usize {
-        0
+    /// Runs `f` on the descriptor of each socket still open; returns how many succeeded.
+    fn for_each_fd(&self, f: impl Fn(i32) -> bool) -> usize {
+        self.sockets
+            .iter()
+            .filter(|&&(fd, inode)| still_open(fd, inode) && f(fd))
+            .count()
     }
+}
+
+/// True while descriptor `fd` still names the socket with `inode` (not closed, not reused).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+// `st_ino` is narrower than u64 on some 32-bit targets.
+#[allow(clippy::useless_conversion)]
+fn still_open(fd: i32, inode: u64) -> bool {
+    // SAFETY: fstat only fills the zeroed struct it is given; a closed descriptor fails.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    unsafe { libc::fstat(fd, &mut stat) == 0 && u64::from(stat.st_ino) == inode }
+}
+
+/// Elsewhere no socket is ever found.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn still_open(_fd: i32, _inode: u64) -> bool {
+    false
+}
+
+/// `SIOCOUTQNSD`: the bytes queued in the socket that TCP has not sent yet.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn unsent(fd: i32) -> Option<u64> {
+    let mut bytes: libc::c_int = 0;
+    // SAFETY: the ioctl writes one int into `bytes`; the descriptor is this process's socket.
+    let ok = unsafe { libc::ioctl(fd, libc::SIOCOUTQNSD as _, &mut bytes) } == 0;
+    ok.then(|| u64::try_from(bytes).unwrap_or(0))
+}
+
+/// Elsewhere nothing can be read.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn unsent(_fd: i32) -> Option<u64> {
+    None
 }
 
 /// `TCP_NOTSENT_LOWAT`: the kernel takes more from the writer only below `bytes` unsent.
@@ -100,6 +151,59 @@ fn set_unsent_limit(fd: i32, bytes: u32) -> bool {
 /// Elsewhere nothing is set.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn set_unsent_limit(_fd: i32, _bytes: u32) -> bool {
+    false
+}
+
+/// `SO_MAX_PACING_RATE` in the generic socket ABI (x86, ARM, AArch64, RISC-V: every Android
+/// ABI); the libc crate does not define it.
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    )
+))]
+const SO_MAX_PACING_RATE: libc::c_int = 47;
+
+/// `SO_MAX_PACING_RATE`: TCP spreads what it sends at no more than `bytes_per_second`.
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    )
+))]
+fn set_max_pacing_rate(fd: i32, bytes_per_second: u32) -> bool {
+    // As in `set_unsent_limit`: a descriptor of this process, only its pacing changes.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            SO_MAX_PACING_RATE,
+            (&bytes_per_second as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        ) == 0
+    }
+}
+
+/// Elsewhere nothing is set.
+#[cfg(not(all(
+    any(target_os = "linux", target_os = "android"),
+    any(
+        target_arch = "x86",
+        target_arch = "x86_64",
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    )
+)))]
+fn set_max_pacing_rate(_fd: i32, _bytes_per_second: u32) -> bool {
     false
 }
 
@@ -180,21 +284,46 @@ mod tests {
     }
 
     #[test]
-    fn tunes_and_aborts_a_real_connection() {
-        use std::io::Read;
+    fn tunes_reads_and_aborts_a_real_connection() {
+        use std::io::{Read, Write};
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let (mut server, _) = listener.accept().unwrap();
         let sockets = IngestSockets::find(port);
         assert_eq!(sockets.len(), 1, "the client side only");
+        assert_eq!(sockets.unsent_bytes(), Some(0));
         assert_eq!(sockets.limit_unsent(UNSENT_LIMIT), 1);
+        assert_eq!(sockets.limit_pacing(300), 1);
+        // The server reads nothing: once its window is full, what the client writes stays unsent.
+        client.set_nonblocking(true).unwrap();
+        let chunk = [7u8; 64 * 1024];
+        let mut written = 0usize;
+        for _ in 0..1000 {
+            match client.write(&chunk) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let unsent = sockets.unsent_bytes().expect("an open socket");
+        assert!(
+            unsent > 0 && unsent <= written as u64,
+            "{unsent} unsent of {written}"
+        );
         assert_eq!(sockets.abort_on_close(), 1);
         drop(client);
-        // A reset, not an orderly end of stream.
-        let mut byte = [0u8; 1];
-        let read = server.read(&mut byte);
+        assert_eq!(sockets.unsent_bytes(), None, "a closed socket is not read");
+        // A reset, not an orderly end of stream (after whatever had arrived before it).
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut read = server.read(&mut buffer);
+        for _ in 0..=written / buffer.len() + 1 {
+            if !matches!(read, Ok(n) if n > 0) {
+                break;
+            }
+            read = server.read(&mut buffer);
+        }
         assert!(
             read.as_ref()
                 .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),

@@ -2,7 +2,7 @@
 //! stalls, and reconnects by itself with backoff while the session is live. Before the first
 //! successful connection a failure is final (the app asked to go live to an unusable ingest).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -55,6 +55,11 @@ struct Shared {
     /// Bytes written by finished connections plus the current one.
     bytes_before: AtomicU64,
     bytes_current: AtomicU64,
+    /// The least the current connection's socket held not yet sent, over the reads since the
+    /// last [`Uplink::take_socket_backlog`] (`u64::MAX`: no read).
+    socket_unsent_min: AtomicU64,
+    /// The fastest the socket may send, kbit/s (0: as fast as TCP likes).
+    pacing_kbps: AtomicU32,
     /// Connections that failed (refused, broken or stalled), since the start.
     failures: AtomicU64,
 }
@@ -72,6 +77,8 @@ impl Uplink {
             network_returned: AtomicBool::new(false),
             bytes_before: AtomicU64::new(0),
             bytes_current: AtomicU64::new(0),
+            socket_unsent_min: AtomicU64::new(u64::MAX),
+            pacing_kbps: AtomicU32::new(0),
             failures: AtomicU64::new(0),
         });
         let (tx, rx) = channel();
@@ -100,6 +107,29 @@ impl Uplink {
     pub fn bytes_sent(&self) -> u64 {
         self.shared.bytes_before.load(Ordering::Relaxed)
             + self.shared.bytes_current.load(Ordering::Relaxed)
+    }
+
+    /// The backlog in the socket since the last call: the least it held not yet sent (see
+    /// [`socket`]) over that time. Media there waits on the phone as much as the send window's,
+    /// but can no longer be dropped. The least, because the socket takes whole messages and
+    /// sends them off: only a backlog that never drained is one.
+    pub fn take_socket_backlog(&self) -> u64 {
+        match self
+            .shared
+            .socket_unsent_min
+            .swap(u64::MAX, Ordering::Relaxed)
+        {
+            u64::MAX => 0,
+            bytes => bytes,
+        }
+    }
+
+    /// Caps how fast the connection's socket sends (kbit/s; 0 lifts the cap), now and for the
+    /// connections after it. TCP paces by its own estimate of the link, which a burst on an idle
+    /// link can put far above it; when the link then falls, it floods the network's queue and
+    /// loses more than it delivers.
+    pub fn set_pacing_kbps(&self, kbps: u32) {
+        self.shared.pacing_kbps.store(kbps, Ordering::Relaxed);
     }
 
     /// Connections that failed since the start.
@@ -177,6 +207,7 @@ fn run(
             .bytes_before
             .fetch_add(connection.bytes_sent(), Ordering::Relaxed);
         shared.bytes_current.store(0, Ordering::Relaxed);
+        shared.socket_unsent_min.store(u64::MAX, Ordering::Relaxed);
         let was_connected = connection.media_flowing();
         if matches!(end, End::Failed(_)) {
             shared.failures.fetch_add(1, Ordering::Relaxed);
@@ -257,6 +288,7 @@ fn pump(
     let mut last_bytes = 0;
     let mut last_progress = Instant::now();
     let mut last_check: Option<Instant> = None;
+    let mut pacing_applied = 0;
     loop {
         if shared.stop.load(Ordering::Acquire) {
             return End::Stopped;
@@ -279,6 +311,12 @@ fn pump(
                     log::debug!("limited the unsent bytes of {limited} socket(s) to port {port}");
                     *connection.sockets.borrow_mut() = sockets;
                 }
+            }
+            let pacing = shared.pacing_kbps.load(Ordering::Relaxed);
+            if ready && pacing != pacing_applied {
+                pacing_applied = pacing;
+                let limit = if pacing == 0 { u32::MAX / 125 } else { pacing };
+                connection.sockets.borrow().limit_pacing(limit);
             }
             let bytes = connection.bytes_sent();
             shared.bytes_current.store(bytes, Ordering::Relaxed);
@@ -305,8 +343,22 @@ fn pump(
             return End::Drained;
         }
         // Media waits in the window (where it can be dropped by whole GOPs) until the connection
-        // is up, and then moves in one go as far as the connection has room.
-        let mut room = if ready { connection.room() } else { 0 };
+        // is up, and then moves in one go as far as the connection has room and the socket is
+        // not holding a backlog of its own.
+        let unsent = if ready {
+            connection.sockets.borrow().unsent_bytes()
+        } else {
+            None
+        };
+        if let Some(bytes) = unsent {
+            shared.socket_unsent_min.fetch_min(bytes, Ordering::Relaxed);
+        }
+        let socket_busy = unsent.is_some_and(|b| b >= u64::from(socket::UNSENT_LIMIT));
+        let mut room = if ready && !socket_busy {
+            connection.room()
+        } else {
+            0
+        };
         let mut moved = false;
         while room > 0
             && let Some(packet) = state.window.pop()
