@@ -6,7 +6,9 @@
 //! slow and additive after sustained calm. The resolution rung and the frame rate follow the
 //! bitrate with hysteresis: down as soon as the bitrate leaves the rung's range, up only when it
 //! has stayed above the next rung's floor plus a margin for a while. Below the lowest rung the
-//! live stream carries audio only.
+//! live stream carries audio only. A queue that stands without draining is congestion too, and
+//! near the throughput measured at the last congestion increases are spaced out, so that each
+//! shows on the queue before the next.
 
 use std::collections::VecDeque;
 use std::time::Duration;
