@@ -15,7 +15,7 @@ use crate::uplink::supervisor::Uplink;
 
 /// After a cut for congestion, video waiting longer than this to drain at the throughput just
 /// measured is skipped: the link fell well below the bitrate it was encoded for.
-const SKIP_BACKLOG_OVER: Duration = Duration::from_secs(1);
+const SKIP_BACKLOG_OVER: Duration = Duration::from_millis(500);
 
 /// The socket may send this much faster than the stream's bitrate: room for keyframes and to
 /// drain a backlog, not for flooding a link that just fell.
