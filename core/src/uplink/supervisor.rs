@@ -20,6 +20,10 @@ use super::target::IngestTarget;
 
 /// No byte reached the network for this long while media waited: the connection is stalled.
 const STALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection may take to be answered by the ingest before it counts as stalled: the
+/// handshake on a lossy link with a long round trip can take several seconds (a lost SYN alone
+/// costs one), and rtmp2sink gives up by itself after its own 10 s timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the last media may take to reach the ingest when the session ends.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the thread sleeps when there is nothing to move.
@@ -303,6 +307,8 @@ fn pump(
             }
             if !ready && connection.ready() {
                 ready = true;
+                // The stall limit for media starts now, not with the handshake.
+                last_progress = Instant::now();
                 // The connection starts on a keyframe with the audio of the same moment.
                 shared.feed.start_connection();
                 if let Some(port) = target.tcp_port() {
@@ -327,13 +333,18 @@ fn pump(
                 let _ = events.send(UplinkEvent::Connected);
             }
             let waiting = !shared.feed.lock().window.is_empty() || !connection.is_drained();
+            let stall_limit = if ready {
+                STALL_TIMEOUT
+            } else {
+                CONNECT_TIMEOUT
+            };
             if bytes != last_bytes || !waiting {
                 last_bytes = bytes;
                 last_progress = Instant::now();
-            } else if last_progress.elapsed() > STALL_TIMEOUT {
+            } else if last_progress.elapsed() > stall_limit {
                 return End::Failed(format!(
                     "stalled: no byte reached the ingest for {} s",
-                    STALL_TIMEOUT.as_secs()
+                    stall_limit.as_secs()
                 ));
             }
         }
