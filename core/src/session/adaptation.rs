@@ -45,7 +45,6 @@ pub(super) struct Adaptation {
     last_failures: u64,
     last_gops: u64,
     rendition: LiveRendition,
-    audio_kbps: u32,
     max_fps: u32,
     keyframe_interval: Duration,
     last_keyframe_request: Instant,
@@ -81,7 +80,6 @@ impl Adaptation {
             last_failures: 0,
             last_gops: 0,
             rendition,
-            audio_kbps: config.audio_kbps,
             max_fps: config.fps,
             keyframe_interval: Duration::from_secs(config.keyframe_interval_secs.into()),
             last_keyframe_request: started,
@@ -134,7 +132,7 @@ impl Adaptation {
         } else {
             self.rendition.video_kbps
         };
-        video + self.audio_kbps
+        video + self.controller.audio_kbps()
     }
 
     fn apply(&mut self, media: &MediaPipeline, decisions: &[AbrDecision]) {

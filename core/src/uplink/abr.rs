@@ -305,6 +305,11 @@ impl AbrController {
         self.kbps
     }
 
+    /// The audio bitrate sent on top of the video, kbit/s.
+    pub fn audio_kbps(&self) -> u32 {
+        self.config.audio_kbps
+    }
+
     /// The current rung.
     pub fn rung(&self) -> Rung {
         self.config.ladder[self.rung]

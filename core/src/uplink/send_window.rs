@@ -355,6 +355,13 @@ mod tests {
             .collect()
     }
 
+    /// Everything the window lets out, by payload.
+    fn drain(window: &mut SendWindow<u64>) -> Vec<u64> {
+        std::iter::from_fn(|| window.pop())
+            .map(|p| p.payload)
+            .collect()
+    }
+
     fn audio(pts_ms: u64) -> Packet<u64> {
         Packet {
             kind: PacketKind::Audio,
@@ -550,9 +557,7 @@ mod tests {
             "the caller asks when it wants video back"
         );
         window.push(video(true, 100));
-        let order: Vec<u64> = std::iter::from_fn(|| window.pop())
-            .map(|p| p.payload)
-            .collect();
+        let order = drain(&mut window);
         assert_eq!(order, [40, 100]);
     }
 
@@ -579,9 +584,7 @@ mod tests {
         window.push(video(true, 100));
         window.push(audio(139));
         assert!(!window.holding());
-        let order: Vec<u64> = std::iter::from_fn(|| window.pop())
-            .map(|p| p.payload)
-            .collect();
+        let order = drain(&mut window);
         // Time order, although the audio at 116 ms came before the keyframe left the encoder.
         assert_eq!(order, [93, 100, 116, 139]);
     }
@@ -618,9 +621,7 @@ mod tests {
         for ms in [800, 977, 1_000, 1_023] {
             window.push(audio(ms));
         }
-        let order: Vec<u64> = std::iter::from_fn(|| window.pop())
-            .map(|p| p.payload)
-            .collect();
+        let order = drain(&mut window);
         assert_eq!(order, [977, 1_000, 1_000, 1_023]);
     }
 

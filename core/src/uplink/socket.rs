@@ -60,21 +60,21 @@ impl IngestSockets {
 
     /// Limits each socket's unsent bytes to `bytes`; returns how many took it.
     pub fn limit_unsent(&self, bytes: u32) -> usize {
-        self.for_each_fd(|fd| set_unsent_limit(fd, bytes))
+        self.for_each_fd(|fd| sys::set_unsent_limit(fd, bytes))
     }
 
     /// Caps how fast each socket sends, in kbit/s (`SO_MAX_PACING_RATE`); returns how many took
     /// it.
     pub fn limit_pacing(&self, kbps: u32) -> usize {
         let bytes_per_second = kbps.saturating_mul(125);
-        self.for_each_fd(|fd| set_max_pacing_rate(fd, bytes_per_second))
+        self.for_each_fd(|fd| sys::set_max_pacing_rate(fd, bytes_per_second))
     }
 
     /// Makes closing each socket drop what it still holds (a reset instead of a graceful close):
     /// a connection given up during an outage must not deliver stale media when the link returns,
     /// which would keep the ingest's publisher slot busy and refuse the new connection.
     pub fn abort_on_close(&self) -> usize {
-        self.for_each_fd(set_linger_zero)
+        self.for_each_fd(sys::set_linger_zero)
     }
 
     /// Bytes the kernel holds not yet sent, over the sockets still open; `None` when there is
@@ -82,8 +82,8 @@ impl IngestSockets {
     pub fn unsent_bytes(&self) -> Option<u64> {
         let mut total = None;
         for &(fd, inode) in &self.sockets {
-            if still_open(fd, inode)
-                && let Some(bytes) = unsent(fd)
+            if sys::still_open(fd, inode)
+                && let Some(bytes) = sys::unsent(fd)
             {
                 *total.get_or_insert(0) += bytes;
             }
@@ -95,141 +95,105 @@ impl IngestSockets {
     fn for_each_fd(&self, f: impl Fn(i32) -> bool) -> usize {
         self.sockets
             .iter()
-            .filter(|&&(fd, inode)| still_open(fd, inode) && f(fd))
+            .filter(|&&(fd, inode)| sys::still_open(fd, inode) && f(fd))
             .count()
     }
 }
 
-/// True while descriptor `fd` still names the socket with `inode` (not closed, not reused).
+/// The socket calls, on Linux and Android (rtmp2sink's descriptors belong to this process and
+/// stay open while it uses them; each call changes or reads nothing but the socket's buffering,
+/// pacing or close behaviour).
 #[cfg(any(target_os = "linux", target_os = "android"))]
-// `st_ino` is narrower than u64 on some 32-bit targets.
-#[allow(clippy::useless_conversion)]
-fn still_open(fd: i32, inode: u64) -> bool {
-    // SAFETY: fstat only fills the zeroed struct it is given; a closed descriptor fails.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    unsafe { libc::fstat(fd, &mut stat) == 0 && u64::from(stat.st_ino) == inode }
-}
-
-/// Elsewhere no socket is ever found.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn still_open(_fd: i32, _inode: u64) -> bool {
-    false
-}
-
-/// `SIOCOUTQNSD`: the bytes queued in the socket that TCP has not sent yet.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn unsent(fd: i32) -> Option<u64> {
-    let mut bytes: libc::c_int = 0;
-    // SAFETY: the ioctl writes one int into `bytes`; the descriptor is this process's socket.
-    let ok = unsafe { libc::ioctl(fd, libc::SIOCOUTQNSD as _, &mut bytes) } == 0;
-    ok.then(|| u64::try_from(bytes).unwrap_or(0))
-}
-
-/// Elsewhere nothing can be read.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn unsent(_fd: i32) -> Option<u64> {
-    None
-}
-
-/// `TCP_NOTSENT_LOWAT`: the kernel takes more from the writer only below `bytes` unsent.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn set_unsent_limit(fd: i32, bytes: u32) -> bool {
-    let value = bytes as libc::c_int;
-    // The descriptor belongs to this process and stays open while rtmp2sink uses it; the
-    // option changes nothing but how much the kernel buffers.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_NOTSENT_LOWAT,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        ) == 0
-    }
-}
-
-/// Elsewhere nothing is set.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn set_unsent_limit(_fd: i32, _bytes: u32) -> bool {
-    false
-}
-
-/// `SO_MAX_PACING_RATE` in the generic socket ABI (x86, ARM, AArch64, RISC-V: every Android
-/// ABI); the libc crate does not define it.
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    any(
+mod sys {
+    /// `SO_MAX_PACING_RATE` in the generic socket ABI (x86, ARM, AArch64, RISC-V: every Android
+    /// ABI); the libc crate does not define it, and other ABIs number it differently.
+    #[cfg(any(
         target_arch = "x86",
         target_arch = "x86_64",
         target_arch = "arm",
         target_arch = "aarch64",
         target_arch = "riscv64"
-    )
-))]
-const SO_MAX_PACING_RATE: libc::c_int = 47;
-
-/// `SO_MAX_PACING_RATE`: TCP spreads what it sends at no more than `bytes_per_second`.
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    any(
+    ))]
+    const SO_MAX_PACING_RATE: Option<libc::c_int> = Some(47);
+    #[cfg(not(any(
         target_arch = "x86",
         target_arch = "x86_64",
         target_arch = "arm",
         target_arch = "aarch64",
         target_arch = "riscv64"
-    )
-))]
-fn set_max_pacing_rate(fd: i32, bytes_per_second: u32) -> bool {
-    // As in `set_unsent_limit`: a descriptor of this process, only its pacing changes.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            SO_MAX_PACING_RATE,
-            (&bytes_per_second as *const u32).cast(),
-            std::mem::size_of::<u32>() as libc::socklen_t,
-        ) == 0
+    )))]
+    const SO_MAX_PACING_RATE: Option<libc::c_int> = None;
+
+    /// True while descriptor `fd` still names the socket with `inode` (not closed, not reused).
+    // `st_ino` is narrower than u64 on some 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    pub fn still_open(fd: i32, inode: u64) -> bool {
+        // SAFETY: fstat only fills the zeroed struct it is given; a closed descriptor fails.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        unsafe { libc::fstat(fd, &mut stat) == 0 && u64::from(stat.st_ino) == inode }
+    }
+
+    /// `SIOCOUTQNSD`: the bytes queued in the socket that TCP has not sent yet.
+    pub fn unsent(fd: i32) -> Option<u64> {
+        let mut bytes: libc::c_int = 0;
+        // SAFETY: the ioctl writes one int into `bytes`.
+        let ok = unsafe { libc::ioctl(fd, libc::SIOCOUTQNSD as _, &mut bytes) } == 0;
+        ok.then(|| u64::try_from(bytes).unwrap_or(0))
+    }
+
+    /// `TCP_NOTSENT_LOWAT`: the kernel takes more from the writer only below `bytes` unsent.
+    pub fn set_unsent_limit(fd: i32, bytes: u32) -> bool {
+        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        set_option(fd, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, &value)
+    }
+
+    /// `SO_MAX_PACING_RATE`: TCP spreads what it sends at no more than `bytes_per_second`.
+    pub fn set_max_pacing_rate(fd: i32, bytes_per_second: u32) -> bool {
+        SO_MAX_PACING_RATE
+            .is_some_and(|name| set_option(fd, libc::SOL_SOCKET, name, &bytes_per_second))
+    }
+
+    /// `SO_LINGER` on with a zero timeout: close() resets the connection and drops unsent data.
+    pub fn set_linger_zero(fd: i32) -> bool {
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        set_option(fd, libc::SOL_SOCKET, libc::SO_LINGER, &linger)
+    }
+
+    fn set_option<T>(fd: i32, level: libc::c_int, name: libc::c_int, value: &T) -> bool {
+        // SAFETY: `value` is a live `T` of the size passed; the kernel only reads it.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (value as *const T).cast(),
+                std::mem::size_of::<T>() as libc::socklen_t,
+            ) == 0
+        }
     }
 }
 
-/// Elsewhere nothing is set.
-#[cfg(not(all(
-    any(target_os = "linux", target_os = "android"),
-    any(
-        target_arch = "x86",
-        target_arch = "x86_64",
-        target_arch = "arm",
-        target_arch = "aarch64",
-        target_arch = "riscv64"
-    )
-)))]
-fn set_max_pacing_rate(_fd: i32, _bytes_per_second: u32) -> bool {
-    false
-}
-
-/// `SO_LINGER` on with a zero timeout: close() resets the connection and drops unsent data.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn set_linger_zero(fd: i32) -> bool {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // As in `set_unsent_limit`: a descriptor of this process, only its close behaviour changes.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        ) == 0
-    }
-}
-
-/// Elsewhere nothing is set.
+/// Elsewhere no socket is ever found, so nothing is read or changed.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn set_linger_zero(_fd: i32) -> bool {
-    false
+mod sys {
+    pub fn still_open(_fd: i32, _inode: u64) -> bool {
+        false
+    }
+    pub fn unsent(_fd: i32) -> Option<u64> {
+        None
+    }
+    pub fn set_unsent_limit(_fd: i32, _bytes: u32) -> bool {
+        false
+    }
+    pub fn set_max_pacing_rate(_fd: i32, _bytes_per_second: u32) -> bool {
+        false
+    }
+    pub fn set_linger_zero(_fd: i32) -> bool {
+        false
+    }
 }
 
 /// Inodes of the established sockets in a /proc/net/tcp table whose remote port is `port`.
