@@ -9,7 +9,10 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   nginx libnginx-mod-rtmp ffmpeg srt-tools time python3
   iproute2 nftables
+  chromium chromium-driver
 )
+# npm for the viewer page's player (hls.js); a Node.js from elsewhere that brings npm will do.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -22,6 +25,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# hls.js for the sandbox's viewer page, at the version package-lock.json pins.
+viewer="$(cd "$(dirname "$0")/../sandbox/viewer" && pwd)"
+locked_version() { node -p "require('$1').packages['node_modules/hls.js'].version" 2>/dev/null; }
+if [ "$(locked_version "$viewer/node_modules/.package-lock.json")" != "$(locked_version "$viewer/package-lock.json")" ]; then
+  echo "installing hls.js for the viewer page (npm ci in sandbox/viewer)"
+  npm ci --prefix "$viewer" --no-audit --no-fund --loglevel=error
 fi
 
 # Debian's nginx package starts a system nginx on port 80; FieldCast never uses it.

@@ -1,7 +1,7 @@
 //! `fieldcast demo`: the whole story on the embedded default. A local sandbox (platform API +
 //! nginx-rtmp ingest), a live session from the test source, two pinned products, five sales taken
 //! while the network is marked unavailable, their sync when it returns, the replay upload, and a
-//! summary of what the platform and the ingest hold.
+//! summary of what the platform and the ingest hold. While live it prints the viewer's page.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,6 +108,10 @@ pub async fn run(secs: u64) -> Result<(), String> {
     session.link_commerce(Pins::new(store.clone()), &live.id);
     let mut events = session.subscribe();
     session.start().map_err(|e| e.to_string())?;
+    println!(
+        "watch it as a buyer: {} (open it in a browser while the demo runs)",
+        sandbox.watch_url(&live.id)
+    );
     tokio::spawn(async move {
         while let Ok(event) = events.recv().await {
             match event {

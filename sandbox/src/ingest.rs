@@ -31,6 +31,16 @@ pub enum IngestError {
     },
 }
 
+/// What the sandbox's ingest adds for viewers: an HLS rendition of every stream and a
+/// notification to the sandbox when a publisher starts or stops.
+#[derive(Debug, Clone)]
+pub struct ViewerOutput {
+    /// Where nginx writes `<stream key>/index.m3u8` and its `<n>.ts` fragments.
+    pub hls_dir: PathBuf,
+    /// The URL nginx POSTs `call=publish` / `call=publish_done` (with `name=<stream key>`) to.
+    pub notify_url: String,
+}
+
 /// A running nginx-rtmp ingest; stopped (by its PID) when dropped.
 pub struct LocalIngest {
     child: Option<Child>,
@@ -43,16 +53,30 @@ impl LocalIngest {
     /// Starts nginx-rtmp on a free loopback port with application `live`, recording every
     /// published stream to `<dir>/<stream key>.flv` so what arrived can be read back.
     pub fn start() -> Result<Self, IngestError> {
-        Self::launch(free_port()?, None)
+        Self::launch(free_port()?, None, None)
     }
 
     /// Starts nginx-rtmp on a given loopback port, recording into `recordings` (created if
     /// missing), e.g. to restart a crashed ingest on the port its publishers already know.
     pub fn start_at(port: u16, recordings: &Path) -> Result<Self, IngestError> {
-        Self::launch(port, Some(recordings.to_path_buf()))
+        Self::launch(port, Some(recordings.to_path_buf()), None)
     }
 
-    fn launch(port: u16, recordings: Option<PathBuf>) -> Result<Self, IngestError> {
+    /// Like [`LocalIngest::start_at`], and also writes HLS for viewers and notifies the sandbox of
+    /// publishers coming and going (see [`ViewerOutput`]).
+    pub fn start_with_viewers(
+        port: u16,
+        recordings: &Path,
+        viewers: &ViewerOutput,
+    ) -> Result<Self, IngestError> {
+        Self::launch(port, Some(recordings.to_path_buf()), Some(viewers))
+    }
+
+    fn launch(
+        port: u16,
+        recordings: Option<PathBuf>,
+        viewers: Option<&ViewerOutput>,
+    ) -> Result<Self, IngestError> {
         for (path, what) in [(NGINX, "nginx"), (RTMP_MODULE, "the nginx RTMP module")] {
             if !Path::new(path).exists() {
                 return Err(IngestError::NotInstalled(what));
@@ -63,8 +87,11 @@ impl LocalIngest {
             .tempdir()?;
         let recordings = recordings.unwrap_or_else(|| dir.path().join("recordings"));
         std::fs::create_dir_all(&recordings)?;
+        if let Some(viewers) = viewers {
+            std::fs::create_dir_all(&viewers.hls_dir)?;
+        }
         let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, config(dir.path(), &recordings, port))?;
+        std::fs::write(&conf, config(dir.path(), &recordings, port, viewers))?;
         let child = Command::new(NGINX)
             .arg("-p")
             .arg(dir.path())
@@ -178,7 +205,24 @@ pub fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
-fn config(dir: &Path, recordings: &Path, port: u16) -> String {
+/// HLS of about 1 s fragments (nginx cuts at the first keyframe after 1 s) in a 6 s playlist, one
+/// directory per stream key, and the publish notifications.
+fn viewer_directives(viewers: &ViewerOutput) -> String {
+    format!(
+        r#"
+            hls on;
+            hls_path "{hls}";
+            hls_nested on;
+            hls_fragment 1s;
+            hls_playlist_length 6s;
+            on_publish {notify};
+            on_publish_done {notify};"#,
+        hls = viewers.hls_dir.display(),
+        notify = viewers.notify_url
+    )
+}
+
+fn config(dir: &Path, recordings: &Path, port: u16, viewers: Option<&ViewerOutput>) -> String {
     format!(
         r#"load_module {RTMP_MODULE};
 daemon off;
@@ -197,13 +241,14 @@ rtmp {{
             drop_idle_publisher 10s;
             record all;
             record_path "{recordings}";
-            record_unique off;
+            record_unique off;{viewers}
         }}
     }}
 }}
 "#,
         dir = dir.display(),
-        recordings = recordings.display()
+        recordings = recordings.display(),
+        viewers = viewers.map(viewer_directives).unwrap_or_default()
     )
 }
 

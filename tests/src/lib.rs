@@ -1,4 +1,8 @@
-//! Helpers shared by the end-to-end tests: the local ingest, running a session, reading media back.
+//! Helpers shared by the end-to-end tests: the local ingest, running a session, reading media back,
+//! a headless browser, a relay that can cut a publisher off.
+
+pub mod browser;
+pub mod relay;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -20,7 +20,7 @@ pub struct Tokens {
 /// What a call needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
-    /// No token: health and tus discovery.
+    /// No token: health, tus discovery, the viewer's page, the ingest's hook (its path has a secret).
     Public,
     /// Any known token.
     Read,
@@ -30,13 +30,16 @@ enum Access {
 
 fn required_access(method: &Method, path: &str) -> Access {
     let is_uploads = path == "/v1/uploads" || path.starts_with("/v1/uploads/");
+    let is_read = method == Method::GET || method == Method::HEAD;
     if path.starts_with("/v1/_sandbox/") {
         Access::Write
-    } else if (path == "/v1/health" && (method == Method::GET || method == Method::HEAD))
+    } else if (path == "/v1/health" && is_read)
         || (is_uploads && method == Method::OPTIONS)
+        || (path.starts_with("/watch/") && is_read)
+        || (path.starts_with("/_ingest/") && method == Method::POST)
     {
         Access::Public
-    } else if method == Method::GET || method == Method::HEAD {
+    } else if is_read {
         Access::Read
     } else {
         Access::Write
@@ -113,6 +116,9 @@ mod tests {
             Access::Public
         );
         assert_eq!(required_access(&Method::GET, "/v1/products"), Access::Read);
+        assert_eq!(required_access(&Method::GET, "/watch/x"), Access::Public);
+        assert_eq!(required_access(&Method::POST, "/watch/x"), Access::Write);
+        assert_eq!(required_access(&Method::POST, "/_ingest/s"), Access::Public);
         assert_eq!(
             required_access(&Method::HEAD, "/v1/uploads/x"),
             Access::Read

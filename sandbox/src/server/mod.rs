@@ -12,6 +12,7 @@ mod state;
 mod stats;
 mod supervisor;
 mod validate;
+mod viewers;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -27,7 +28,8 @@ use self::connection::{AbortableListener, ConnectionAbort};
 use self::db::{Db, DbError};
 use self::state::{AppState, Shutdown};
 use self::supervisor::IngestSupervisor;
-use crate::ingest::IngestError;
+use self::viewers::ViewerFeed;
+use crate::ingest::{IngestError, ViewerOutput};
 
 /// How long open connections get to finish once the sandbox stops.
 const GRACE: Duration = Duration::from_secs(3);
@@ -148,12 +150,6 @@ impl Sandbox {
             source,
         })?;
         let uploads = routes::tus::Uploads::new(data_dir.join("uploads")).map_err(dir_error)?;
-        let ingest = match opts.ingest {
-            true => Some(Arc::new(IngestSupervisor::start(
-                &data_dir.join("recordings"),
-            )?)),
-            false => None,
-        };
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, opts.port))
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|source| SandboxError::Bind {
@@ -161,6 +157,24 @@ impl Sandbox {
                 source,
             })?;
         let addr = listener.local_addr().map_err(SandboxError::Runtime)?;
+        let viewers = Arc::new(ViewerFeed::default());
+        let ingest_hook: Arc<str> = format!("{:032x}", rand::random::<u128>()).into();
+        let ingest = match opts.ingest {
+            true => {
+                let output = ViewerOutput {
+                    hls_dir: data_dir.join("hls"),
+                    notify_url: format!("http://{addr}/_ingest/{ingest_hook}"),
+                };
+                let lost = viewers.clone();
+                let on_exit = Box::new(move || lost.ingest_lost());
+                Some(Arc::new(IngestSupervisor::start(
+                    &data_dir.join("recordings"),
+                    output,
+                    on_exit,
+                )?))
+            }
+            false => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("fieldcast-sandbox")
@@ -183,6 +197,8 @@ impl Sandbox {
             in_flight: idempotency::InFlight::default(),
             uploads: Arc::new(uploads),
             ingest: ingest.clone(),
+            viewers,
+            ingest_hook,
             shutdown: shutdown.clone(),
         };
         let handle = runtime.handle().clone();
@@ -232,6 +248,11 @@ impl Sandbox {
     /// The current nginx process id of the ingest (it changes when nginx is restarted).
     pub fn ingest_pid(&self) -> Option<u32> {
         self.ingest.as_ref().and_then(|i| i.pid())
+    }
+
+    /// The viewer's page of a live session, `http://127.0.0.1:PORT/watch/{session_id}`.
+    pub fn watch_url(&self, session_id: &str) -> String {
+        format!("{}/watch/{session_id}", self.base_url())
     }
 
     /// Where the database, uploads and recordings live.
@@ -314,7 +335,13 @@ pub fn run_until_signal(opts: SandboxOptions) -> Result<(), SandboxError> {
         println!("  read-only:   {}", read_only.join(", "));
     }
     match sandbox.ingest_url() {
-        Some(url) => println!("  RTMP ingest: {url}"),
+        Some(url) => {
+            println!("  RTMP ingest: {url}");
+            println!(
+                "  viewers:     {}/watch/<live session id>",
+                sandbox.base_url()
+            );
+        }
         None => println!("  RTMP ingest: off (live sessions answer 503 ingest_unavailable)"),
     }
     println!("  data:        {}", sandbox.data_dir().display());

@@ -12,6 +12,7 @@ use super::idempotency::InFlight;
 use super::routes::tus::Uploads;
 use super::stats::Stats;
 use super::supervisor::IngestSupervisor;
+use super::viewers::ViewerFeed;
 
 /// The state behind the router; cheap to clone.
 #[derive(Clone)]
@@ -30,6 +31,10 @@ pub struct AppState {
     pub uploads: Arc<Uploads>,
     /// The supervised RTMP ingest, when the sandbox runs one.
     pub ingest: Option<Arc<IngestSupervisor>>,
+    /// What viewers are told as it happens, and which publishers are live.
+    pub viewers: Arc<ViewerFeed>,
+    /// The secret path segment of the ingest's publish notifications.
+    pub ingest_hook: Arc<str>,
     /// Fires when the server stops, to cut waits short.
     pub shutdown: Shutdown,
 }

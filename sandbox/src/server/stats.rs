@@ -59,10 +59,12 @@ impl Stats {
     }
 }
 
-/// Middleware: counts every request by its route, except the sandbox's own endpoints.
+/// Middleware: counts every request by its route, except the sandbox's own endpoints, the
+/// viewer's page and the ingest's hook.
 pub async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if !path.starts_with("/v1/_sandbox/") {
+    let own = ["/v1/_sandbox/", "/watch/", "/_ingest/"];
+    if !own.iter().any(|prefix| path.starts_with(prefix)) {
         let route = req
             .extensions()
             .get::<MatchedPath>()

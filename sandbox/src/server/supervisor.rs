@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::ingest::{IngestError, LocalIngest, free_port};
+use crate::ingest::{IngestError, LocalIngest, ViewerOutput, free_port};
 
 /// How often nginx is checked.
 const POLL: Duration = Duration::from_millis(100);
@@ -24,9 +24,14 @@ pub struct IngestSupervisor {
     stop: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
 }
 
+/// Called after nginx exited, before it is restarted: its publishers are gone.
+pub type OnExit = Box<dyn Fn() + Send + Sync>;
+
 struct Shared {
     port: u16,
     recordings: PathBuf,
+    viewers: ViewerOutput,
+    on_exit: OnExit,
     ingest: Mutex<Option<LocalIngest>>,
     failure: Mutex<Option<String>>,
 }
@@ -42,10 +47,15 @@ impl Shared {
 }
 
 impl IngestSupervisor {
-    /// Starts nginx on a free loopback port, recording into `recordings`, and watches it.
-    pub fn start(recordings: &Path) -> Result<Self, IngestError> {
+    /// Starts nginx on a free loopback port, recording into `recordings` and writing HLS for
+    /// `viewers`, and watches it; `on_exit` runs each time nginx is found dead.
+    pub fn start(
+        recordings: &Path,
+        viewers: ViewerOutput,
+        on_exit: OnExit,
+    ) -> Result<Self, IngestError> {
         let port = free_port()?;
-        let ingest = LocalIngest::start_at(port, recordings)?;
+        let ingest = LocalIngest::start_with_viewers(port, recordings, &viewers)?;
         log::info!(
             "sandbox: RTMP ingest (nginx pid {}) on 127.0.0.1:{port}",
             ingest.pid().unwrap_or_default()
@@ -53,6 +63,8 @@ impl IngestSupervisor {
         let shared = Arc::new(Shared {
             port,
             recordings: recordings.to_path_buf(),
+            viewers,
+            on_exit,
             ingest: Mutex::new(Some(ingest)),
             failure: Mutex::new(None),
         });
@@ -80,6 +92,11 @@ impl IngestSupervisor {
     /// The current nginx process id.
     pub fn pid(&self) -> Option<u32> {
         self.shared.ingest().as_ref().and_then(LocalIngest::pid)
+    }
+
+    /// Where the HLS of the stream published under `key` is written (`index.m3u8`, `<n>.ts`).
+    pub fn hls_dir(&self, key: &str) -> PathBuf {
+        self.shared.viewers.hls_dir.join(key)
     }
 
     /// Where the stream published under `key` is recorded.
@@ -131,6 +148,7 @@ fn supervise(shared: &Shared, stop: &mpsc::Receiver<()>) {
             shared.port,
             tail(&log)
         );
+        (shared.on_exit)();
         loop {
             attempts += 1;
             if attempts > MAX_ATTEMPTS {
@@ -146,7 +164,8 @@ fn supervise(shared: &Shared, stop: &mpsc::Receiver<()>) {
             if stop.recv_timeout(backoff) != Err(RecvTimeoutError::Timeout) {
                 return;
             }
-            match LocalIngest::start_at(shared.port, &shared.recordings) {
+            match LocalIngest::start_with_viewers(shared.port, &shared.recordings, &shared.viewers)
+            {
                 Ok(ingest) => {
                     log::info!(
                         "sandbox: RTMP ingest restarted (nginx pid {}) on 127.0.0.1:{} after {attempts} attempt(s)",

@@ -11,6 +11,7 @@ use crate::server::db::now_rfc3339;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::server::validate::{Fields, JsonObject, PathParam};
+use crate::server::viewers::feed::FeedEvent;
 
 /// A live session as the API shows it.
 #[derive(Debug, Serialize)]
@@ -133,7 +134,7 @@ pub async fn end(
     State(state): State<AppState>,
     PathParam(id): PathParam,
 ) -> Result<Json<LiveSession>, ApiError> {
-    state
+    let session = state
         .db
         .call(move |conn| {
             conn.execute(
@@ -143,6 +144,9 @@ pub async fn end(
             )?;
             LiveSession::load(conn, &id)
         })
-        .await
-        .map(Json)
+        .await?;
+    state
+        .viewers
+        .publish(FeedEvent::SessionEnded(session.id.clone()));
+    Ok(Json(session))
 }

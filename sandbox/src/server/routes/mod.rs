@@ -1,4 +1,5 @@
-//! The HTTP surface: every route of `docs/api/openapi.yaml`, plus `/v1/_sandbox/...` for QA.
+//! The HTTP surface: every route of `docs/api/openapi.yaml`, plus `/v1/_sandbox/...` for QA and
+//! the viewer's page under `/watch/...`.
 
 pub mod live_sessions;
 pub mod pin_events;
@@ -16,7 +17,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::state::AppState;
-use super::{auth, faults, stats};
+use super::{auth, faults, stats, viewers};
 
 /// The router with its middleware, outermost first: tus headers, request counting, auth, faults.
 pub fn router(state: AppState) -> Router {
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/_sandbox/stats", get(sandbox::stats))
         .route("/v1/_sandbox/reset", post(sandbox::reset))
+        .merge(viewers::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(state.clone(), faults::inject))

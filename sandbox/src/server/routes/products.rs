@@ -9,6 +9,7 @@ use crate::server::db::now_rfc3339;
 use crate::server::error::ApiError;
 use crate::server::state::AppState;
 use crate::server::validate::{Fields, JsonObject, PathParam};
+use crate::server::viewers::feed::FeedEvent;
 
 /// The longest product id.
 const MAX_ID_LEN: usize = 64;
@@ -50,6 +51,13 @@ impl Product {
         })
     }
 
+    /// The whole catalog by id.
+    pub fn all(conn: &Connection) -> rusqlite::Result<Vec<Product>> {
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM products ORDER BY id"))?;
+        let rows = stmt.query_map([], Product::from_row)?;
+        rows.collect()
+    }
+
     /// The product with `id`, if the catalog has it.
     pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Product>> {
         conn.query_row(
@@ -73,14 +81,7 @@ pub fn unknown(id: &str) -> ApiError {
 
 /// `GET /v1/products`: the catalog by id.
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Product>>, ApiError> {
-    let products = state
-        .db
-        .call(|conn| {
-            let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM products ORDER BY id"))?;
-            let rows = stmt.query_map([], Product::from_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await?;
+    let products = state.db.call(|conn| Ok(Product::all(conn)?)).await?;
     Ok(Json(products))
 }
 
@@ -125,7 +126,7 @@ pub async fn replace(
         updated_at: now_rfc3339(),
         id,
     };
-    state
+    let product = state
         .db
         .call(move |conn| {
             conn.execute(
@@ -145,6 +146,9 @@ pub async fn replace(
             )?;
             Ok(product)
         })
-        .await
-        .map(Json)
+        .await?;
+    state
+        .viewers
+        .publish(FeedEvent::ProductChanged(product.id.clone()));
+    Ok(Json(product))
 }

@@ -7,7 +7,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::json;
 
@@ -19,6 +19,7 @@ use crate::server::faults::Slowdown;
 use crate::server::idempotency::{self, IdempotencyKey};
 use crate::server::state::AppState;
 use crate::server::validate::{Fields, JsonObject};
+use crate::server::viewers::feed::FeedEvent;
 
 /// A sale as the API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +50,25 @@ impl Sale {
             allow_oversell: r.get(7)?,
             buyer: r.get(8)?,
         })
+    }
+
+    /// The sale with `id`, if recorded.
+    pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Sale>> {
+        conn.query_row(
+            &format!("SELECT {COLUMNS} FROM sales WHERE id = ?1"),
+            [id],
+            Sale::from_row,
+        )
+        .optional()
+    }
+
+    /// Every sale in the order recorded, or only those of one live session.
+    pub fn list(conn: &Connection, session_id: Option<&str>) -> rusqlite::Result<Vec<Sale>> {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM sales WHERE ?1 IS NULL OR session_id = ?1 ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map([session_id], Sale::from_row)?;
+        rows.collect()
     }
 
     fn from_json(fields: &Fields<'_>) -> Result<Sale, ApiError> {
@@ -150,6 +170,11 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let sale = Sale::from_json(&Fields::of(&body)?)?;
     let id = sale.id.clone();
+    let recorded = FeedEvent::SaleRecorded {
+        sale_id: sale.id.clone(),
+        session_id: sale.session_id.clone(),
+        product_id: sale.product_id.clone(),
+    };
     let outcome = idempotency::process(&state, "sales", key, &body, &id, slow, move |conn| {
         let stock_after = sale.record(conn)?;
         Ok((
@@ -160,6 +185,7 @@ pub async fn create(
     .await?;
     if outcome.created() {
         state.stats.sale_recorded();
+        state.viewers.publish(recorded);
     }
     Ok(outcome.into_response())
 }
@@ -174,13 +200,7 @@ pub async fn list(
     let session = query.get("session_id").cloned();
     let sales = state
         .db
-        .call(move |conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {COLUMNS} FROM sales WHERE ?1 IS NULL OR session_id = ?1 ORDER BY seq"
-            ))?;
-            let rows = stmt.query_map([session], Sale::from_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+        .call(move |conn| Ok(Sale::list(conn, session.as_deref())?))
         .await?;
     Ok(Json(sales))
 }
