@@ -2,10 +2,15 @@
 CARGO ?= cargo
 FIELDCAST := target/release/fieldcast
 
-.PHONY: deps build demo test bench bench-network fmt lint clean
+.PHONY: deps build bindings demo test test-kotlin bench bench-push bench-network fmt lint clean
 
 deps:
 	@bash scripts/install-deps.sh
+	@bash scripts/install-kotlin.sh
+
+# Kotlin and Swift bindings of fieldcast-ffi in target/bindings/ (generated, not committed).
+bindings:
+	bash scripts/bindings.sh kotlin swift
 
 build: deps
 	$(CARGO) build --release -p fieldcast-cli
@@ -17,10 +22,24 @@ test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) test --workspace
+	$(MAKE) --no-print-directory test-kotlin
+
+# The Kotlin SDK layer on the JVM against the real library, then the Android layer and the
+# sample compiled against android-all and the Robolectric tests.
+test-kotlin:
+	bash scripts/kotlin-test.sh
+	bash scripts/android-check.sh
 
 bench: build
 	python3 bench/live_bench.py --fieldcast $(FIELDCAST)
 	$(CARGO) run --release -q -p fieldcast-tests --bin commerce_bench
+	$(MAKE) --no-print-directory bench-push
+
+# 720p30 NV12 frames pushed from Kotlin against the same frames pushed from Rust.
+bench-push: build
+	$(CARGO) build --release -q -p fieldcast-tests --bin push_bench
+	bash scripts/kotlin-sdk.sh
+	python3 bench/push_bench.py --fieldcast $(FIELDCAST)
 
 # Root only (network namespaces); elsewhere it says so and succeeds without measuring.
 # Extra options: make bench-network NETWORK_ARGS="--profiles flaky,collapse --secs 60"

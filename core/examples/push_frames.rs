@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use fieldcast_core::{
     AppAudioFormat, AppVideoFormat, LiveSession, PixelFormat, PushOutcome, SessionConfig,
-    SessionEvent, Source, StreamProfile, VideoFrame,
+    SessionEvent, Source, StreamProfile, VideoFrame, packed_planes,
 };
 
 const WIDTH: u32 = 640;
@@ -59,12 +59,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ts = i * 1_000_000 / FPS;
         picture[..luma].fill(((i * 4) % 220 + 16) as u8);
         picture[luma..].fill(((i * 2) % 200 + 28) as u8);
+        let planes = packed_planes(PixelFormat::I420, WIDTH, HEIGHT, &picture)?;
         let frame = VideoFrame {
             format: PixelFormat::I420,
             width: WIDTH,
             height: HEIGHT,
-            strides: &[],
-            data: &picture,
+            planes: &planes,
             timestamp_us: Some(ts),
         };
         if session.push_video_frame(&frame)? == PushOutcome::Dropped {

@@ -16,6 +16,7 @@
 
 pub mod commerce;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod frame;
@@ -35,9 +36,10 @@ pub use config::{
     AppAudioFormat, AppVideoFormat, EncoderPreference, RecordConfig, SessionConfig, Source,
     StreamProfile,
 };
+pub use delivery::Delivery;
 pub use error::{Error, Result};
 pub use events::{LiveStats, SessionEvent, SessionState};
-pub use frame::{FrameError, PixelFormat, VideoFrame};
+pub use frame::{FrameError, PixelFormat, Plane, VideoFrame, packed_planes};
 pub use media::sources::PushOutcome;
 pub use probe::LatencyReport;
 pub use session::LiveSession;

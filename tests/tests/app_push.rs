@@ -7,47 +7,96 @@ use fieldcast_tests::*;
 
 const FPS: u64 = 30;
 
-/// One solid frame of a format, with row padding where `padded` (strides wider than the row).
-fn solid_frame(
-    format: PixelFormat,
-    w: u32,
-    h: u32,
-    rgb: (u8, u8, u8),
-    padded: bool,
-) -> (Vec<u8>, Vec<u32>) {
+/// One solid frame as a camera hands it: its buffers, and each plane as (buffer, byte range,
+/// row stride, pixel stride).
+struct SolidFrame {
+    buffers: Vec<Vec<u8>>,
+    planes: Vec<(usize, std::ops::Range<usize>, u32, u32)>,
+}
+
+impl SolidFrame {
+    fn planes(&self) -> Vec<Plane<'_>> {
+        self.planes
+            .iter()
+            .map(|(b, range, row, pixel)| {
+                Plane::new(&self.buffers[*b][range.clone()], *row, *pixel)
+            })
+            .collect()
+    }
+}
+
+/// One solid frame of a format, every row padded to a wider stride and the last row of each plane
+/// unpadded, as Android's buffers end.
+fn solid_frame(format: PixelFormat, w: u32, h: u32, rgb: (u8, u8, u8)) -> SolidFrame {
     let (r, g, b) = (rgb.0 as f64, rgb.1 as f64, rgb.2 as f64);
     // BT.601 limited range, what players assume for SD/HD H.264 without colour metadata.
     let y = (16.0 + 0.257 * r + 0.504 * g + 0.098 * b).round() as u8;
     let u = (128.0 - 0.148 * r - 0.291 * g + 0.439 * b).round() as u8;
     let v = (128.0 + 0.439 * r - 0.368 * g - 0.071 * b).round() as u8;
-    let pad = if padded { 64 } else { 0 };
+    let pad = 64;
+    // Rows of `fill` repeated to `row` bytes, padded to `stride`, the last row unpadded.
     let plane = |row: u32, rows: u32, fill: &[u8], stride: u32| -> Vec<u8> {
         let mut out = Vec::new();
         for _ in 0..rows {
             out.extend(fill.iter().copied().cycle().take(row as usize));
             out.extend(std::iter::repeat_n(0xEE, (stride - row) as usize));
         }
+        out.truncate(out.len() - (stride - row) as usize);
         out
     };
-    match format {
+    let (cw, ch) = (w / 2, h / 2);
+    let (buffers, planes) = match format {
         PixelFormat::I420 => {
-            let (sy, sc) = (w + pad, w / 2 + pad / 2);
-            let mut data = plane(w, h, &[y], sy);
-            data.extend(plane(w / 2, h / 2, &[u], sc));
-            data.extend(plane(w / 2, h / 2, &[v], sc));
-            (data, vec![sy, sc, sc])
+            let (sy, sc) = (w + pad, cw + pad / 2);
+            let bufs = vec![
+                plane(w, h, &[y], sy),
+                plane(cw, ch, &[u], sc),
+                plane(cw, ch, &[v], sc),
+            ];
+            let planes = (0..3)
+                .map(|i| (i, 0..bufs[i].len(), if i == 0 { sy } else { sc }, 1))
+                .collect();
+            (bufs, planes)
         }
-        PixelFormat::Nv12 => {
+        PixelFormat::Yuv420Flexible => {
+            // Chroma pixel stride 2: U and V are two views of one interleaved VU buffer.
             let s = w + pad;
-            let mut data = plane(w, h, &[y], s);
-            data.extend(plane(w, h / 2, &[u, v], s));
-            (data, vec![s, s])
+            let vu = plane(w, ch, &[v, u], s);
+            let len = vu.len();
+            let bufs = vec![plane(w, h, &[y], s), vu];
+            let planes = vec![
+                (0, 0..bufs[0].len(), s, 1),
+                (1, 1..len, s, 2),
+                (1, 0..len - 1, s, 2),
+            ];
+            (bufs, planes)
         }
-        PixelFormat::Rgba => {
+        PixelFormat::Nv12 | PixelFormat::Nv21 => {
+            let s = w + pad;
+            let pair = if format == PixelFormat::Nv12 {
+                [u, v]
+            } else {
+                [v, u]
+            };
+            let bufs = vec![plane(w, h, &[y], s), plane(w, ch, &pair, s)];
+            let planes = (0..2)
+                .map(|i| (i, 0..bufs[i].len(), s, if i == 0 { 1 } else { 2 }))
+                .collect();
+            (bufs, planes)
+        }
+        PixelFormat::Rgba | PixelFormat::Bgra => {
             let s = w * 4 + pad;
-            (plane(w * 4, h, &[rgb.0, rgb.1, rgb.2, 255], s), vec![s])
+            let px = if format == PixelFormat::Rgba {
+                [rgb.0, rgb.1, rgb.2, 255]
+            } else {
+                [rgb.2, rgb.1, rgb.0, 255]
+            };
+            let bufs = vec![plane(w * 4, h, &px, s)];
+            let planes = vec![(0, 0..bufs[0].len(), s, 4)];
+            (bufs, planes)
         }
-    }
+    };
+    SolidFrame { buffers, planes }
 }
 
 fn push_solid_frames(
@@ -78,7 +127,8 @@ fn push_solid_frames(
     let session = LiveSession::new(config).unwrap();
     let mut rx = session.subscribe();
     session.start().unwrap();
-    let (data, strides) = solid_frame(format, w, h, rgb, true);
+    let solid = solid_frame(format, w, h, rgb);
+    let planes = solid.planes();
     let tone: Vec<u8> = (0..48_000 / FPS * 2)
         .flat_map(|i| (((i as f64 * 0.06).sin() * 3000.0) as i16).to_le_bytes())
         .collect();
@@ -89,8 +139,7 @@ fn push_solid_frames(
             format,
             width: w,
             height: h,
-            strides: &strides,
-            data: &data,
+            planes: &planes,
             timestamp_us: Some(ts),
         };
         assert_eq!(
@@ -145,4 +194,25 @@ fn nv12_frames_arrive_whole() {
 #[test]
 fn rgba_frames_without_audio_arrive_whole() {
     push_solid_frames(PixelFormat::Rgba, 60, (40, 180, 60), false, "rgba");
+}
+
+#[test]
+fn yuv_420_888_frames_with_interleaved_chroma_arrive_whole() {
+    push_solid_frames(
+        PixelFormat::Yuv420Flexible,
+        60,
+        (220, 140, 20),
+        true,
+        "yuv420888",
+    );
+}
+
+#[test]
+fn nv21_frames_arrive_whole() {
+    push_solid_frames(PixelFormat::Nv21, 60, (120, 40, 160), true, "nv21");
+}
+
+#[test]
+fn bgra_frames_arrive_whole() {
+    push_solid_frames(PixelFormat::Bgra, 60, (250, 200, 30), false, "bgra");
 }

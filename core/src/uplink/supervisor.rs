@@ -263,7 +263,8 @@ fn run(
     }
 }
 
-/// Waits until both streams' caps are known; `None` when stopped or ended first.
+/// Waits until both streams' caps are known; `None` when stopped, or when the media ended first
+/// (nothing left to send, or a track ended before it had caps: nothing could be muxed).
 fn wait_for_caps(shared: &Shared) -> Option<(gst::Caps, gst::Caps)> {
     let mut state = shared.feed.lock();
     loop {
@@ -272,6 +273,9 @@ fn wait_for_caps(shared: &Shared) -> Option<(gst::Caps, gst::Caps)> {
         }
         if let (Some(v), Some(a)) = (&state.video_caps, &state.audio_caps) {
             return Some((v.clone(), a.clone()));
+        }
+        if state.ended {
+            return None;
         }
         state = shared.feed.wait(state, TICK);
     }
