@@ -37,7 +37,7 @@ bench: build
 
 # 720p30 NV12 frames pushed from Kotlin against the same frames pushed from Rust.
 bench-push: build
-	$(CARGO) build --release -q -p fieldcast-tests --bin push_bench
+	$(CARGO) build --release -q -p fieldcast-tests --bin push_bench -p fieldcast-ffi
 	bash scripts/kotlin-sdk.sh
 	python3 bench/push_bench.py --fieldcast $(FIELDCAST)
 

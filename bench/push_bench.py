@@ -4,16 +4,17 @@ Kotlin (the SDK layer over the generated bindings, on the JVM through JNA), in t
 
 What it measures
     Each side builds the same 30 frames (a moving bar over noise; see tests/src/bin/push_bench.rs
-    and android/fieldcast/src/bench/kotlin/org/fieldcast/PushBench.kt), pushes --frames of them in
-    real time at 30 fps into a session that encodes them (720p, x264) and publishes to a local
-    nginx-rtmp (`fieldcast ingest`), then stops the session. Each prints its process CPU seconds
-    from the session's start to its end (the JVM's own JIT and GC threads included) and the push
-    call's p50 and p99. Sides alternate within each round; results are medians over rounds. The
+    and android/fieldcast/src/bench/kotlin/org/fieldcast/PushBench.kt), pushes them in real time at
+    30 fps into a session that encodes them (720p, x264) and publishes to a local nginx-rtmp
+    (`fieldcast ingest`): 10 s of warm-up (the encoder running, the JVM's JIT done with the push
+    path; an app pays that once, not per frame), then --frames measured frames, then the session
+    stops. Each prints its process CPU seconds over the measured frames and the stop (the JVM's own
+    JIT and GC threads included) and the push call's p50 and p99. Sides alternate within each round; results are medians over rounds. The
     target is Kotlin at most 1.10x Rust's CPU.
 
 Usage
     python3 bench/push_bench.py [--frames 300] [--rounds 3]
-    (needs: cargo build --release -p fieldcast-cli -p fieldcast-tests, scripts/kotlin-test.sh's
+    (needs: cargo build --release -p fieldcast-cli -p fieldcast-tests -p fieldcast-ffi, scripts/kotlin-sdk.sh
     compiled SDK in target/kotlin/sdk, and the Kotlin toolchain from scripts/install-kotlin.sh)
 """
 
@@ -68,7 +69,7 @@ def main() -> None:
     env = kotlin_env()
     classpath = build_kotlin(env)
     rust_bin = REPO / "target/release/push_bench"
-    lib_dir = REPO / "target/debug"
+    lib_dir = REPO / "target/release"  # the optimised library, as the Rust side is
     children = Children()
     ingest = start_ingest(Path(args.fieldcast), "push-bench", children)
     results: dict[str, list[dict]] = {"rust": [], "kotlin": []}

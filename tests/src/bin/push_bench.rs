@@ -1,7 +1,7 @@
 //! App-push benchmark, the Rust side: 720p30 NV12 frames (a moving bar over noise, 30 distinct
-//! frames in turn) pushed into a live session in real time, as a camera callback would. Prints one
-//! JSON line: process CPU seconds from the start to the end of the session, media seconds, and the
-//! push call's p50/p99 in microseconds. `bench/push_bench.py` runs it next to the same job pushed
+//! frames in turn) pushed into a live session in real time, as a camera callback would. After 10 s
+//! of warm-up it measures FRAMES more frames and prints one JSON line: process CPU seconds from
+//! then to the end of the session, media seconds, and the push call's p50/p99 in microseconds. `bench/push_bench.py` runs it next to the same job pushed
 //! from Kotlin (`PushBench.kt`) and prints the ratio.
 //!
 //! `cargo run --release -p fieldcast-tests --bin push_bench -- rtmp://HOST:PORT/live/KEY [FRAMES]`
@@ -18,6 +18,9 @@ const HEIGHT: u32 = 720;
 const FPS: u64 = 30;
 /// Distinct frames pushed in turn.
 const DISTINCT: usize = 30;
+/// Frames pushed before the measurement starts (10 s: the session is live and the encoder warm;
+/// on the Kotlin side, the JIT has compiled the push path).
+const WARM_UP: u64 = 300;
 
 /// Frame `n` of the pattern: luma noise from a linear congruential generator with a bright bar
 /// that moves with `n`, flat chroma. The Kotlin side builds the same bytes.
@@ -64,13 +67,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .adaptive_bitrate(false)
         .build()?;
     let session = LiveSession::new(config)?;
-    let cpu_start = cpu_seconds();
     session.start()?;
+    let mut cpu_start = cpu_seconds();
     let luma = (WIDTH * HEIGHT) as usize;
     let mut push_ns = Vec::with_capacity(frames as usize);
     let mut dropped = 0;
     let start = Instant::now();
-    for i in 0..frames {
+    for i in 0..WARM_UP + frames {
+        if i == WARM_UP {
+            cpu_start = cpu_seconds();
+            push_ns.clear();
+        }
         let picture = &pictures[i as usize % DISTINCT];
         let planes = [
             Plane::new(&picture[..luma], WIDTH, 1),

@@ -16,6 +16,9 @@ private const val HEIGHT = 720
 private const val FPS = 30L
 private const val DISTINCT = 30
 
+/** Frames pushed before the measurement starts (10 s: the session is live, the JIT has compiled the push path). */
+private const val WARM_UP = 300
+
 /** Frame [n] of the pattern, byte for byte what `tests/src/bin/push_bench.rs` pushes. */
 private fun pattern(n: Int): ByteBuffer {
     val frame = ByteBuffer.allocateDirect(WIDTH * HEIGHT * 3 / 2)
@@ -35,7 +38,8 @@ private fun cpuSeconds(): Double =
 
 /**
  * App-push benchmark, the Kotlin side: 720p30 NV12 frames pushed through the SDK layer
- * ([Streamer.pushVideoFrame]) in real time. Prints the same JSON line as the Rust side.
+ * ([Streamer.pushVideoFrame]) in real time; after 10 s of warm-up it measures FRAMES more frames and
+ * prints the same JSON line as the Rust side.
  * Arguments: the RTMP URL and the number of frames (default 300).
  */
 fun main(args: Array<String>) = runBlocking {
@@ -58,15 +62,16 @@ fun main(args: Array<String>) = runBlocking {
         adaptiveBitrate = false,
     )
     FieldCast.streamer(config).use { streamer ->
-        val cpuStart = cpuSeconds()
         streamer.start(awaitLive = false)
+        var cpuStart = cpuSeconds()
         val pushNs = LongArray(frames)
         var dropped = 0
         val start = System.nanoTime()
-        for (i in 0 until frames) {
+        for (i in 0 until WARM_UP + frames) {
+            if (i == WARM_UP) cpuStart = cpuSeconds()
             val t = System.nanoTime()
             val outcome = streamer.pushVideoFrame(PixelFormat.NV12, WIDTH, HEIGHT, planes[i % DISTINCT], i * 1_000_000L / FPS)
-            pushNs[i] = System.nanoTime() - t
+            if (i >= WARM_UP) pushNs[i - WARM_UP] = System.nanoTime() - t
             if (outcome == PushOutcome.DROPPED) dropped++
             val wait = (start + (i + 1) * 1_000_000_000L / FPS - System.nanoTime()) / 1_000_000
             if (wait > 0) Thread.sleep(wait)
