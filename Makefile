@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FIELDCAST := target/release/fieldcast
 
-.PHONY: deps build bindings demo test test-kotlin bench bench-push bench-network fmt lint clean
+.PHONY: deps build bindings demo test test-kotlin test-swift bench bench-push bench-network fmt lint clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -23,12 +23,18 @@ test: deps
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) test --workspace
 	$(MAKE) --no-print-directory test-kotlin
+	$(MAKE) --no-print-directory test-swift
 
 # The Kotlin SDK layer on the JVM against the real library, then the Android layer and the
 # sample compiled against android-all and the Robolectric tests.
 test-kotlin:
 	bash scripts/kotlin-test.sh
 	bash scripts/android-check.sh
+
+# The Swift package checked without a Swift compiler: tree-sitter-swift parses every file with no
+# error node, the shell's calls match the generated bindings, docs/API.md lists every public member.
+test-swift:
+	bash scripts/swift-check.sh
 
 bench: build
 	python3 bench/live_bench.py --fieldcast $(FIELDCAST)

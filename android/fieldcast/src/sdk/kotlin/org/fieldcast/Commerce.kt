@@ -2,12 +2,10 @@ package org.fieldcast
 
 import java.util.concurrent.ConcurrentHashMap
 import kotlinx.coroutines.Dispatchers
-import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
-import kotlinx.coroutines.flow.callbackFlow
 import kotlinx.coroutines.withContext
 import org.fieldcast.ffi.FieldCastException
 import org.fieldcast.ffi.NewSale
@@ -63,22 +61,20 @@ class Commerce internal constructor(databasePath: String, sync: SyncConfig?) : A
      * must see (`SyncEvent.Conflict` with the platform's code and message), retries, pauses. Empty
      * without a [SyncConfig].
      */
-    val syncEvents: Flow<SyncEvent> = callbackFlow {
-        val own = guard.use {
-            engine?.subscribe(object : SyncListener {
-                override fun onEvent(event: SyncEvent) {
-                    trySend(event)
-                }
-            })
-        }
-        if (own == null) {
-            channel.close()
-        } else {
-            collections[own] = { channel.close() }
+    val syncEvents: Flow<SyncEvent> = subscriptionFlow(
+        subscribe = { deliver ->
+            guard.use {
+                engine?.subscribe(object : SyncListener {
+                    override fun onEvent(event: SyncEvent) = deliver(event)
+                })
+            }
+        },
+        register = { own, end ->
+            collections[own] = end
             if (guard.isClosed) release(own)
-        }
-        awaitClose { own?.let { release(it) } }
-    }
+        },
+        release = ::release,
+    )
 
     /** Every product of the local catalog. */
     @Throws(FieldCastException::class)

@@ -4,12 +4,10 @@ import java.nio.ByteBuffer
 import java.util.concurrent.ConcurrentHashMap
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.ensureActive
-import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
-import kotlinx.coroutines.flow.callbackFlow
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.withContext
 import org.fieldcast.ffi.FieldCastException
@@ -66,21 +64,24 @@ class Streamer internal constructor(config: SessionConfig) : AutoCloseable {
 
     /**
      * Every event from the moment of collection: state changes, stats, failures, adaptations.
-     * Each collector has its own subscription to the session, cancelled with the collection or
-     * by [close] (which also completes the flow).
+     * Each collection has its own subscription to the session, made before the collecting
+     * coroutine first suspends (launch it with `CoroutineStart.UNDISPATCHED` before [start] to see
+     * CONNECTING), and cancelled with the collection or by [close] (which completes the flow).
      */
-    val events: Flow<SessionEvent> = callbackFlow {
-        val own = guard.use {
-            session.subscribe(object : SessionListener {
-                override fun onEvent(event: SessionEvent) {
-                    trySend(event)
-                }
-            })
-        }
-        collections[own] = { channel.close() }
-        if (guard.isClosed) release(own)
-        awaitClose { release(own) }
-    }
+    val events: Flow<SessionEvent> = subscriptionFlow(
+        subscribe = { deliver ->
+            guard.use {
+                session.subscribe(object : SessionListener {
+                    override fun onEvent(event: SessionEvent) = deliver(event)
+                })
+            }
+        },
+        register = { own, end ->
+            collections[own] = end
+            if (guard.isClosed) release(own)
+        },
+        release = ::release,
+    )
 
     /**
      * Calls [listener] with every event from now on, on a FieldCast thread, until the returned

@@ -61,6 +61,8 @@ class Sandbox private constructor(
             val process = ProcessBuilder(binary.path, "--port", "0", "--data-dir", dataDir.path)
                 .redirectErrorStream(true)
                 .start()
+            // A JVM stopped by a signal still stops its sandbox (and so the sandbox's nginx).
+            Runtime.getRuntime().addShutdownHook(Thread { process.destroy() })
             val lines = process.inputStream.bufferedReader()
             val banner = mutableMapOf<String, String>()
             while (true) {
