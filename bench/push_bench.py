@@ -6,14 +6,15 @@ What it measures
     Each side builds the same 30 frames (a moving bar over noise; see tests/src/bin/push_bench.rs
     and android/fieldcast/src/bench/kotlin/org/fieldcast/PushBench.kt), pushes them in real time at
     30 fps into a session that encodes them (720p, x264) and publishes to a local nginx-rtmp
-    (`fieldcast ingest`): 10 s of warm-up (the encoder running, the JVM's JIT done with the push
-    path; an app pays that once, not per frame), then --frames measured frames, then the session
+    (`fieldcast ingest`): 10 s of warm-up (the encoder running, the JVM's JIT busy with the push
+    path), then --frames measured frames (default 1800: one minute of a live that lasts far longer;
+    the JVM's JIT work is mostly done once, so a ten-second window overstates it), then the session
     stops. Each prints its process CPU seconds over the measured frames and the stop (the JVM's own
     JIT and GC threads included) and the push call's p50 and p99. Sides alternate within each round; results are medians over rounds. The
     target is Kotlin at most 1.10x Rust's CPU.
 
 Usage
-    python3 bench/push_bench.py [--frames 300] [--rounds 3]
+    python3 bench/push_bench.py [--frames 1800] [--rounds 3]
     (needs: cargo build --release -p fieldcast-cli -p fieldcast-tests -p fieldcast-ffi, scripts/kotlin-sdk.sh
     compiled SDK in target/kotlin/sdk, and the Kotlin toolchain from scripts/install-kotlin.sh)
 """
@@ -61,7 +62,7 @@ def run_side(argv: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--frames", type=int, default=1800, help="measured frames (default 1800: one minute)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fieldcast", default=str(REPO / "target/release/fieldcast"))
     args = parser.parse_args()

@@ -5,6 +5,7 @@
 //! from Kotlin (`PushBench.kt`) and prints the ratio.
 //!
 //! `cargo run --release -p fieldcast-tests --bin push_bench -- rtmp://HOST:PORT/live/KEY [FRAMES]`
+//! (FRAMES measured, default 1800: one minute)
 
 use std::time::{Duration, Instant};
 
@@ -52,7 +53,7 @@ fn cpu_seconds() -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let url = args.get(1).ok_or("usage: push_bench RTMP_URL [FRAMES]")?;
-    let frames: u64 = args.get(2).map(|f| f.parse()).transpose()?.unwrap_or(300);
+    let frames: u64 = args.get(2).map(|f| f.parse()).transpose()?.unwrap_or(1800);
     let pictures: Vec<Vec<u8>> = (0..DISTINCT).map(pattern).collect();
     let config = SessionConfig::builder(url.as_str())
         .source(Source::App {

@@ -52,14 +52,14 @@ private fun jitCpuSeconds(): Double {
  * App-push benchmark, the Kotlin side: 720p30 NV12 frames pushed through the SDK layer
  * ([Streamer.pushVideoFrame]) in real time; after 10 s of warm-up it measures FRAMES more frames and
  * prints the same JSON line as the Rust side.
- * Arguments: the RTMP URL and the number of frames (default 300).
+ * Arguments: the RTMP URL and the number of measured frames (default 1800: one minute).
  */
 fun main(args: Array<String>) = runBlocking {
     val url = args.getOrNull(0) ?: run {
         System.err.println("usage: PushBench RTMP_URL [FRAMES]")
         exitProcess(2)
     }
-    val frames = args.getOrNull(1)?.toInt() ?: 300
+    val frames = args.getOrNull(1)?.toInt() ?: 1800
     val pictures = List(DISTINCT) { pattern(it) }
     val planes = pictures.map { p ->
         listOf(
