@@ -1,6 +1,5 @@
 package org.fieldcast
 
-import java.util.concurrent.ConcurrentHashMap
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableStateFlow
@@ -41,7 +40,7 @@ class Commerce internal constructor(databasePath: String, sync: SyncConfig?) : A
     }
     private val guard = Closing("commerce")
     private val _queue = MutableStateFlow(emptyQueue())
-    private val collections = ConcurrentHashMap<Subscription, () -> Unit>()
+    private val subscriptions = Subscriptions(guard)
     private val queueWatch: Subscription? = engine?.subscribe(object : SyncListener {
         override fun onEvent(event: SyncEvent) = refreshQueue()
     })
@@ -61,20 +60,13 @@ class Commerce internal constructor(databasePath: String, sync: SyncConfig?) : A
      * must see (`SyncEvent.Conflict` with the platform's code and message), retries, pauses. Empty
      * without a [SyncConfig].
      */
-    val syncEvents: Flow<SyncEvent> = subscriptionFlow(
-        subscribe = { deliver ->
-            guard.use {
-                engine?.subscribe(object : SyncListener {
-                    override fun onEvent(event: SyncEvent) = deliver(event)
-                })
-            }
-        },
-        register = { own, end ->
-            collections[own] = end
-            if (guard.isClosed) release(own)
-        },
-        release = ::release,
-    )
+    val syncEvents: Flow<SyncEvent> = subscriptions.flow { deliver ->
+        guard.use {
+            engine?.subscribe(object : SyncListener {
+                override fun onEvent(event: SyncEvent) = deliver(event)
+            })
+        }
+    }
 
     /** Every product of the local catalog. */
     @Throws(FieldCastException::class)
@@ -145,7 +137,7 @@ class Commerce internal constructor(databasePath: String, sync: SyncConfig?) : A
         if (!guard.close()) return
         queueWatch?.cancel()
         queueWatch?.destroy()
-        collections.keys.toList().forEach { release(it) }
+        subscriptions.releaseAll()
         engine?.stop()
         engine?.destroy()
         store.destroy()
@@ -160,13 +152,6 @@ class Commerce internal constructor(databasePath: String, sync: SyncConfig?) : A
         if (guard.isClosed) return
         val state = runCatching { guard.use { engine?.queueState() ?: countsOnly(store.outboxCounts()) } }
         state.getOrNull()?.let { _queue.value = it }
-    }
-
-    private fun release(own: Subscription) {
-        val endFlow = collections.remove(own) ?: return
-        own.cancel()
-        own.destroy()
-        endFlow()
     }
 
     private companion object {

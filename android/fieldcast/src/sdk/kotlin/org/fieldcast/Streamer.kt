@@ -1,7 +1,6 @@
 package org.fieldcast
 
 import java.nio.ByteBuffer
-import java.util.concurrent.ConcurrentHashMap
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.ensureActive
 import kotlinx.coroutines.flow.Flow
@@ -22,7 +21,6 @@ import org.fieldcast.ffi.SessionConfig
 import org.fieldcast.ffi.SessionEvent
 import org.fieldcast.ffi.SessionListener
 import org.fieldcast.ffi.SessionState
-import org.fieldcast.ffi.Subscription
 
 /**
  * One plane of a camera frame: a direct [ByteBuffer] (from its position to its limit) with its
@@ -44,8 +42,7 @@ class Streamer internal constructor(config: SessionConfig) : AutoCloseable {
     private val guard = Closing("streamer")
     private val _state = MutableStateFlow(SessionState.IDLE)
     private val _stats = MutableStateFlow<LiveStats?>(null)
-    /** The subscription of each running collection of [events], with what ends that collection. */
-    private val collections = ConcurrentHashMap<Subscription, () -> Unit>()
+    private val subscriptions = Subscriptions(guard)
     private val subscription = session.subscribe(object : SessionListener {
         override fun onEvent(event: SessionEvent) {
             when (event) {
@@ -68,20 +65,13 @@ class Streamer internal constructor(config: SessionConfig) : AutoCloseable {
      * coroutine first suspends (launch it with `CoroutineStart.UNDISPATCHED` before [start] to see
      * CONNECTING), and cancelled with the collection or by [close] (which completes the flow).
      */
-    val events: Flow<SessionEvent> = subscriptionFlow(
-        subscribe = { deliver ->
-            guard.use {
-                session.subscribe(object : SessionListener {
-                    override fun onEvent(event: SessionEvent) = deliver(event)
-                })
-            }
-        },
-        register = { own, end ->
-            collections[own] = end
-            if (guard.isClosed) release(own)
-        },
-        release = ::release,
-    )
+    val events: Flow<SessionEvent> = subscriptions.flow { deliver ->
+        guard.use {
+            session.subscribe(object : SessionListener {
+                override fun onEvent(event: SessionEvent) = deliver(event)
+            })
+        }
+    }
 
     /**
      * Calls [listener] with every event from now on, on a FieldCast thread, until the returned
@@ -95,9 +85,8 @@ class Streamer internal constructor(config: SessionConfig) : AutoCloseable {
                 override fun onEvent(event: SessionEvent) = listener(event)
             })
         }
-        collections[own] = {}
-        if (guard.isClosed) release(own)
-        return AutoCloseable { release(own) }
+        subscriptions.add(own)
+        return AutoCloseable { subscriptions.release(own) }
     }
 
     /**
@@ -211,16 +200,8 @@ class Streamer internal constructor(config: SessionConfig) : AutoCloseable {
         if (!guard.close()) return
         subscription.cancel()
         subscription.destroy()
-        collections.keys.toList().forEach { release(it) }
+        subscriptions.releaseAll()
         session.destroy()
-    }
-
-    /** Cancels one collection's subscription (no event after this returns) and ends its flow. */
-    private fun release(own: Subscription) {
-        val endFlow = collections.remove(own) ?: return
-        own.cancel()
-        own.destroy()
-        endFlow()
     }
 
     private companion object {

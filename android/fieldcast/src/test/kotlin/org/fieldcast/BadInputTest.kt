@@ -4,7 +4,9 @@ import java.nio.ByteBuffer
 import java.nio.file.Files
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.fieldcast.ffi.CommerceFailure
 import org.fieldcast.ffi.FieldCastException
 import org.fieldcast.ffi.MediaSource
@@ -60,7 +62,8 @@ class BadInputTest {
             }
             assertFailsWith<FieldCastException.InvalidFrame> { streamer.pushAudio(ByteBuffer.allocateDirect(64)) }
             assertEquals(PushOutcome.QUEUED, streamer.pushVideoFrame(PixelFormat.NV21, 320, 180, nv21()))
-            assertEquals(SessionState.CONNECTING, streamer.state.value)
+            // The state flow follows the session's events, delivered on their own thread.
+            assertEquals(SessionState.CONNECTING, withTimeout(5_000) { streamer.state.first { it != SessionState.IDLE } })
             streamer.stop()
         }
         silent.close()
