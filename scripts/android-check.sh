@@ -12,10 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
-tools="${FIELDCAST_TOOLS:-$repo/.tools}"
-[ -f "$tools/kotlin.env" ] || bash scripts/install-kotlin.sh
-# shellcheck disable=SC1091
-. "$tools/kotlin.env"
+. scripts/kotlin-env.sh
 
 sdk="${1:-target/kotlin/sdk}"
 [ -d "$sdk/org/fieldcast" ] || bash scripts/kotlin-sdk.sh

@@ -4,10 +4,7 @@
 # push bench. Installs the Kotlin toolchain first when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools="${FIELDCAST_TOOLS:-$(pwd)/.tools}"
-[ -f "$tools/kotlin.env" ] || bash scripts/install-kotlin.sh
-# shellcheck disable=SC1091
-. "$tools/kotlin.env"
+. scripts/kotlin-env.sh
 
 bash scripts/bindings.sh kotlin
 rm -rf target/kotlin/sdk

@@ -6,10 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
-tools="${FIELDCAST_TOOLS:-$repo/.tools}"
-[ -f "$tools/kotlin.env" ] || bash scripts/install-kotlin.sh
-# shellcheck disable=SC1091
-. "$tools/kotlin.env"
+. scripts/kotlin-env.sh
 
 bash scripts/kotlin-sdk.sh
 out=target/kotlin

@@ -46,6 +46,13 @@ struct PlaneShape {
     pixel_strides: &'static [u32],
 }
 
+impl PlaneShape {
+    /// Bytes of this plane tightly packed.
+    fn packed_len(&self) -> usize {
+        self.cols as usize * self.sample as usize * self.rows as usize
+    }
+}
+
 impl PixelFormat {
     /// Every format, for listings and tests.
     pub const ALL: [PixelFormat; 6] = [
@@ -112,7 +119,7 @@ impl PixelFormat {
     pub fn packed_len(self, width: u32, height: u32) -> usize {
         self.shapes(width, height)
             .iter()
-            .map(|s| s.cols as usize * s.sample as usize * s.rows as usize)
+            .map(PlaneShape::packed_len)
             .sum()
     }
 }
@@ -214,7 +221,7 @@ pub struct Plane<'a> {
 }
 
 impl<'a> Plane<'a> {
-    /// A plane whose samples are adjacent (pixel stride = the format's sample size).
+    /// A plane of `data` laid out with `row_stride` and `pixel_stride` bytes.
     pub fn new(data: &'a [u8], row_stride: u32, pixel_stride: u32) -> Self {
         Plane {
             data,
@@ -283,7 +290,7 @@ impl VideoFrame<'_> {
     /// its tightly packed GStreamer layout.
     pub(crate) fn validate_and_pack(&self) -> Result<PackedFrame, FrameError> {
         let shapes = self.checked_shapes()?;
-        let mut bytes = Vec::with_capacity(self.format.packed_len(self.width, self.height));
+        let mut bytes = Vec::with_capacity(shapes.iter().map(PlaneShape::packed_len).sum());
         for (shape, plane) in shapes.iter().zip(self.planes) {
             pack_plane(shape, plane, &mut bytes);
         }

@@ -216,3 +216,46 @@ fn nv21_frames_arrive_whole() {
 fn bgra_frames_arrive_whole() {
     push_solid_frames(PixelFormat::Bgra, 60, (250, 200, 30), false, "bgra");
 }
+
+#[test]
+fn a_session_stopped_before_its_media_started_ends_at_once() {
+    // One frame and generated silence: a track can end before the encoder gave it caps, and the
+    // uplink has nothing it could ever send. Stop must not wait out the 8 s drain timeout.
+    let ingest = ingest();
+    let config = SessionConfig::builder(ingest.url("early-stop"))
+        .profile(StreamProfile::P270)
+        .adaptive_bitrate(false)
+        .source(Source::App {
+            video: AppVideoFormat {
+                format: PixelFormat::I420,
+                width: 320,
+                height: 180,
+            },
+            audio: None,
+        })
+        .build()
+        .unwrap();
+    let session = LiveSession::new(config).unwrap();
+    session.start().unwrap();
+    let picture = vec![128u8; PixelFormat::I420.packed_len(320, 180)];
+    let planes = packed_planes(PixelFormat::I420, 320, 180, &picture).unwrap();
+    let frame = VideoFrame {
+        format: PixelFormat::I420,
+        width: 320,
+        height: 180,
+        planes: &planes,
+        timestamp_us: None,
+    };
+    session.push_video_frame(&frame).unwrap();
+    let stopped = Instant::now();
+    session.stop();
+    assert_eq!(
+        session.wait(Some(Duration::from_secs(15))).unwrap(),
+        SessionState::Ended
+    );
+    assert!(
+        stopped.elapsed() < Duration::from_secs(4),
+        "stop took {:?} (the drain timeout is 8 s)",
+        stopped.elapsed()
+    );
+}

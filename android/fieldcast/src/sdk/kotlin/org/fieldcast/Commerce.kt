@@ -1,6 +1,12 @@
 package org.fieldcast
 
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.cancel
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.channels.consumeEach
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
@@ -41,8 +47,20 @@ class Commerce internal constructor(databasePath: String, sync: SyncConfig?) : A
     private val guard = Closing("commerce")
     private val _queue = MutableStateFlow(emptyQueue())
     private val subscriptions = Subscriptions(guard)
+
+    /**
+     * Sync events ask for a [queue] refresh here. The channel is conflated, so a burst of events
+     * (thousands of sales syncing after an outage) costs one read of the outbox per refresh that is
+     * already running, not one per event.
+     */
+    private val queueRefreshes = Channel<Unit>(Channel.CONFLATED)
+    private val refresher = CoroutineScope(SupervisorJob() + Dispatchers.IO).apply {
+        launch { queueRefreshes.consumeEach { refreshQueue() } }
+    }
     private val queueWatch: Subscription? = engine?.subscribe(object : SyncListener {
-        override fun onEvent(event: SyncEvent) = refreshQueue()
+        override fun onEvent(event: SyncEvent) {
+            queueRefreshes.trySend(Unit)
+        }
     })
 
     init {
@@ -129,14 +147,19 @@ class Commerce internal constructor(databasePath: String, sync: SyncConfig?) : A
     @Throws(FieldCastException::class)
     suspend fun uploadReplay(path: String, sessionId: String): UploadResult = io { syncEngine().uploadReplay(path, sessionId) }
 
-    /** Suspends until nothing is pending or in flight, or [timeoutMs] passes; true when idle. */
-    suspend fun awaitIdle(timeoutMs: Long): Boolean = io { syncEngine().waitIdle(timeoutMs.toULong()) }
+    /**
+     * Suspends until nothing is pending or in flight, or [timeoutMs] passes; true when idle. [queue]
+     * is current when it returns.
+     */
+    suspend fun awaitIdle(timeoutMs: Long): Boolean = io { syncEngine().waitIdle(timeoutMs.toULong()) }.also { refreshQueue() }
 
     /** Stops the sync engine and releases the store. Idempotent; no event arrives after it returns. */
     override fun close() {
         if (!guard.close()) return
         queueWatch?.cancel()
         queueWatch?.destroy()
+        queueRefreshes.close()
+        refresher.cancel()
         subscriptions.releaseAll()
         engine?.stop()
         engine?.destroy()
