@@ -133,7 +133,7 @@ impl Feed {
     /// link collapsed, media encoded for the old bitrate would take seconds to drain, and every
     /// frame behind it would wait as long. Audio stays. Returns the number of frames dropped.
     pub fn skip_backlog(&self) -> usize {
-        let dropped = self.lock().window.drop_video();
+        let dropped = self.lock().window.skip_video();
         self.count_lost(dropped as u64);
         if !self.audio_only.load(Ordering::Acquire) {
             self.request_keyframe();

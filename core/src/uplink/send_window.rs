@@ -64,13 +64,19 @@ const AUDIO_OVERLAP: Duration = Duration::from_millis(25);
 /// Audio waits for at most this many capacities; beyond it the oldest audio goes.
 const AUDIO_SPAN_FACTOR: u32 = 2;
 
+/// How much video may go by after a keyframe was asked for before it is asked for again: an
+/// encoder folds a request into one it is still serving, so a request can be lost when the
+/// keyframe that served it was dropped here.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
+
 /// Whether video may enter the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum VideoGate {
     /// Video flows.
     Open,
-    /// Video resumes at the next keyframe; `requested` once the encoder was asked for it.
-    AwaitKeyframe { requested: bool },
+    /// Video resumes at the next keyframe; `asked_at` is the newest video's time when the
+    /// encoder was last asked for it (`None`: not asked yet).
+    AwaitKeyframe { asked_at: Option<Duration> },
 }
 
 /// A FIFO of encoded packets bounded in media time.
@@ -85,6 +91,11 @@ pub struct SendWindow<T> {
     /// Audio older than this belongs before the keyframe a connection started at; it can still
     /// arrive after that keyframe (the audio encoder lags the video one) and is dropped.
     audio_from: Option<Duration>,
+    /// The connection expects video and has not carried any yet: skipping video now must not
+    /// let it start with audio alone.
+    awaiting_first_video: bool,
+    /// The presentation time of the newest video pushed, dropped or not.
+    newest_video: Option<Duration>,
 }
 
 impl<T> Default for SendWindow<T> {
@@ -104,21 +115,31 @@ impl<T> SendWindow<T> {
         SendWindow {
             queue: VecDeque::new(),
             capacity,
-            gate: VideoGate::AwaitKeyframe { requested: false },
+            gate: VideoGate::AwaitKeyframe { asked_at: None },
             holding: false,
             audio_from: None,
+            awaiting_first_video: false,
+            newest_video: None,
         }
     }
 
     /// Adds a packet without ever blocking. Video that cannot start a GOP after a drop is dropped
-    /// itself; when the window then spans more than the capacity, the oldest GOPs of video go.
+    /// itself (and the keyframe asked for again when it is [`KEYFRAME_RETRY`] late); when the
+    /// window then spans more than the capacity, the oldest GOPs of video go.
     pub fn push(&mut self, packet: Packet<T>) -> PushResult {
         let mut result = PushResult::default();
+        if packet.is_video() {
+            self.newest_video = Some(packet.pts);
+        }
         match (packet.kind, self.gate) {
-            (PacketKind::Video { keyframe: false }, VideoGate::AwaitKeyframe { requested }) => {
+            (PacketKind::Video { keyframe: false }, VideoGate::AwaitKeyframe { asked_at }) => {
                 result.dropped_video = 1;
-                result.request_keyframe = !requested;
-                self.gate = VideoGate::AwaitKeyframe { requested: true };
+                if asked_at.is_none_or(|at| packet.pts.saturating_sub(at) >= KEYFRAME_RETRY) {
+                    result.request_keyframe = true;
+                    self.gate = VideoGate::AwaitKeyframe {
+                        asked_at: Some(packet.pts),
+                    };
+                }
                 return result;
             }
             (PacketKind::Video { keyframe: true }, _) => self.gate = VideoGate::Open,
@@ -146,7 +167,7 @@ impl<T> SendWindow<T> {
             result.dropped_gops += 1;
             if reached_newest {
                 result.request_keyframe = true;
-                self.gate = VideoGate::AwaitKeyframe { requested: true };
+                self.gate = self.asked_now();
                 break;
             }
         }
@@ -166,10 +187,14 @@ impl<T> SendWindow<T> {
             .queue
             .iter()
             .position(|p| p.is_video() != first.is_video());
-        match other {
+        let packet = match other {
             Some(i) if self.queue[i].pts < first.pts => self.queue.remove(i),
             _ => self.queue.pop_front(),
+        };
+        if packet.as_ref().is_some_and(Packet::is_video) {
+            self.awaiting_first_video = false;
         }
+        packet
     }
 
     /// True while a new connection waits for its first keyframe.
@@ -207,6 +232,7 @@ impl<T> SendWindow<T> {
     /// arrives (the caller asks the encoder for one). With `expect_video` false (the stream is
     /// audio only) audio starts at once. Returns the number of video packets dropped.
     pub fn start_connection(&mut self, expect_video: bool) -> usize {
+        self.awaiting_first_video = expect_video;
         if !expect_video {
             self.holding = false;
             return 0;
@@ -217,7 +243,7 @@ impl<T> SendWindow<T> {
         }
         let dropped_video = self.queue.iter().filter(|p| p.is_video()).count();
         self.queue.clear();
-        self.gate = VideoGate::AwaitKeyframe { requested: false };
+        self.gate = VideoGate::AwaitKeyframe { asked_at: None };
         self.holding = true;
         dropped_video
     }
@@ -263,14 +289,35 @@ impl<T> SendWindow<T> {
         dropped_video
     }
 
-    /// Drops all waiting video (the stream goes audio only); video resumes at the next keyframe,
-    /// which the caller asks for when it wants video back. Returns the number dropped.
-    pub fn drop_video(&mut self) -> usize {
+    /// Drops all waiting video to skip a backlog; audio stays. Video resumes at the next
+    /// keyframe, which the caller asks for now. A connection that has not carried video yet
+    /// holds again until that keyframe, so that it still starts with audio and video in step.
+    /// Returns the number dropped.
+    pub fn skip_video(&mut self) -> usize {
         let before = self.queue.len();
         self.queue.retain(|p| !p.is_video());
-        self.gate = VideoGate::AwaitKeyframe { requested: true };
-        self.holding = false;
+        self.gate = self.asked_now();
+        if self.awaiting_first_video {
+            self.holding = true;
+        }
         before - self.queue.len()
+    }
+
+    /// Drops all waiting video (the stream goes audio only, and its audio leaves at once); video
+    /// resumes at the next keyframe, which the caller asks for when it wants video back. Returns
+    /// the number dropped.
+    pub fn drop_video(&mut self) -> usize {
+        self.awaiting_first_video = false;
+        let dropped = self.skip_video();
+        self.holding = false;
+        dropped
+    }
+
+    /// The gate of video that waits for a keyframe the encoder was asked for now.
+    fn asked_now(&self) -> VideoGate {
+        VideoGate::AwaitKeyframe {
+            asked_at: Some(self.newest_video.unwrap_or_default()),
+        }
     }
 
     /// How long the oldest waiting video has waited, measured against the newest packet.
@@ -468,9 +515,10 @@ mod tests {
             dropped += result.dropped_video;
             gops += result.dropped_gops;
         }
-        // One request per GOP that outgrew the window, not one per dropped frame.
-        assert_eq!(requests, 3);
+        // Nothing answers the requests here: one when a GOP outgrew the window, then one per
+        // KEYFRAME_RETRY of video still waiting, not one per dropped frame.
         assert_eq!(gops, 3);
+        assert_eq!(requests, 12, "{dropped} frames dropped");
         assert!(dropped > 100);
         let video: Vec<_> = window.queue.iter().filter(|p| p.is_video()).collect();
         assert!(video.first().is_none_or(|p| p.is_keyframe()));
@@ -499,6 +547,56 @@ mod tests {
         assert_eq!(pts, [66, 100]);
         assert!(window.is_empty());
         assert_eq!(window.level(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_keyframe_still_missing_after_half_a_second_is_asked_for_again() {
+        // The encoder never answers: one request per KEYFRAME_RETRY of video, not per frame.
+        let mut window = SendWindow::default();
+        let requests: Vec<u64> = (0..31)
+            .map(|i| i * 33)
+            .filter(|&ms| window.push(video(false, ms)).request_keyframe)
+            .collect();
+        assert_eq!(requests, [0, 528]);
+        // Asked by the caller when the backlog was skipped: asked again only 500 ms later.
+        window.push(video(true, 1_023));
+        assert_eq!(window.skip_video(), 1);
+        assert!(!window.push(video(false, 1_056)).request_keyframe);
+        assert!(window.push(video(false, 1_551)).request_keyframe);
+    }
+
+    #[test]
+    fn skipping_video_before_a_connection_carried_any_keeps_it_waiting_for_a_keyframe() {
+        // No keyframe waited: the connection holds; a skip must not let its audio go first.
+        let mut window = SendWindow::default();
+        window.push(video(false, 0));
+        window.start_connection(true);
+        window.push(audio(10));
+        assert_eq!(window.skip_video(), 0);
+        window.push(audio(33));
+        assert!(window.holding() && window.pop().is_none());
+        window.push(video(true, 66));
+        window.push(audio(80));
+        assert_eq!(drain(&mut window), [33, 66, 80]);
+
+        // A keyframe waited and the connection started at it, but the skip came before any video
+        // left: it holds again for the next keyframe.
+        let mut window = SendWindow::default();
+        window.push(video(true, 0));
+        window.push(audio(5));
+        window.start_connection(true);
+        assert_eq!(window.skip_video(), 1);
+        window.push(audio(28));
+        assert!(window.holding() && window.pop().is_none());
+        window.push(video(true, 40));
+        assert_eq!(drain(&mut window), [28, 40]);
+
+        // Once video has left, a skip only drops what waits: audio goes on.
+        window.push(video(false, 73));
+        window.push(audio(75));
+        assert_eq!(window.skip_video(), 1);
+        assert!(!window.holding());
+        assert_eq!(drain(&mut window), [75]);
     }
 
     #[test]
