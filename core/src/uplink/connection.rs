@@ -22,9 +22,13 @@ const RTMP_TIMEOUT_SECS: u32 = 10;
 /// Buffers an appsrc of the connection may hold before the supervisor stops feeding it (the rest
 /// waits in the send window, where it can be dropped by whole GOPs).
 const MAX_QUEUED_BUFFERS: u64 = 8;
-/// Bytes an RTMP connection counts before any media: the connect / createStream / publish
-/// commands (about 300 bytes; rtmp2sink does not count the handshake).
-const RTMP_SETUP_BYTES: u64 = 4096;
+/// Bytes an RTMP connection may still count after the server's first answer before any media:
+/// createStream, releaseStream, FCPublish and publish, each with the stream name (at most the
+/// URL's length), and a set chunk size. rtmp2sink does not count the handshake; the connect
+/// command is sent before the answer that makes the connection ready.
+fn rtmp_commands_after_ready(url: &str) -> u64 {
+    512 + 3 * url.len() as u64
+}
 
 /// Which elementary stream a buffer belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +58,8 @@ pub(crate) struct Connection {
     target: IngestTarget,
     /// Video buffers handed to this connection.
     video_pushed: std::cell::Cell<u64>,
+    /// Bytes counted when the connection was first seen ready: the protocol set-up so far.
+    setup_bytes: std::cell::Cell<Option<u64>>,
     /// The caps each appsrc announces now: video and audio.
     caps: [std::cell::RefCell<gst::Caps>; 2],
     /// The network sink's TCP socket(s), once connected (RTMP on Linux and Android).
@@ -135,6 +141,7 @@ impl Connection {
             sink,
             target: target.clone(),
             video_pushed: std::cell::Cell::new(0),
+            setup_bytes: std::cell::Cell::new(None),
             caps: [
                 std::cell::RefCell::new(video_caps.clone()),
                 std::cell::RefCell::new(audio_caps.clone()),
@@ -218,10 +225,14 @@ impl Connection {
     /// handshake (rtmp2sink connects on start, before any media), so that media is not handed
     /// to a connection that will never open; SRT's caller connects while starting.
     pub fn ready(&self) -> bool {
-        match self.target {
+        let ready = match self.target {
             IngestTarget::Rtmp { .. } => self.stat("in-bytes-total").is_some_and(|b| b > 0),
             IngestTarget::Srt { .. } => true,
+        };
+        if ready && self.setup_bytes.get().is_none() {
+            self.setup_bytes.set(Some(self.bytes_sent()));
         }
+        ready
     }
 
     /// Video frames a failed connection took with it: all it was given when no media ever
@@ -234,10 +245,15 @@ impl Connection {
         }
     }
 
-    /// True once media bytes (not just the protocol set-up) have reached the ingest.
+    /// True once media bytes (not just the protocol set-up) have reached the ingest: more than
+    /// the set-up counted when the connection became ready plus the commands that may follow it.
+    /// Media is handed over only once it is ready (see [`Connection::ready`]).
     pub fn media_flowing(&self) -> bool {
-        let setup = match self.target {
-            IngestTarget::Rtmp { .. } => RTMP_SETUP_BYTES,
+        let Some(at_ready) = self.setup_bytes.get() else {
+            return false;
+        };
+        let setup = match &self.target {
+            IngestTarget::Rtmp { url, .. } => at_ready + rtmp_commands_after_ready(url),
             // srtsink counts payload only; the SRT handshake is not in `bytes-sent-total`.
             IngestTarget::Srt { .. } => 0,
         };

@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use fieldcast_core::{
-    AppVideoFormat, LiveSession, PixelFormat, Plane, PushOutcome, SessionConfig, Source,
-    StreamProfile, VideoFrame,
+    AppVideoFormat, EncoderPreference, LiveSession, PixelFormat, Plane, PushOutcome, SessionConfig,
+    Source, StreamProfile, VideoFrame,
 };
 
 const WIDTH: u32 = 1280;
@@ -66,6 +66,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .profile(StreamProfile::P720)
         .adaptive_bitrate(false)
+        // The phone library (the Kotlin side of the bench) has no x264: both encode with openh264.
+        .encoder(EncoderPreference::OpenH264)
         .build()?;
     let session = LiveSession::new(config)?;
     session.start()?;

@@ -4,6 +4,7 @@ import java.lang.management.ManagementFactory
 import java.nio.ByteBuffer
 import kotlin.system.exitProcess
 import kotlinx.coroutines.runBlocking
+import org.fieldcast.ffi.EncoderPreference
 import org.fieldcast.ffi.MediaSource
 import org.fieldcast.ffi.PixelFormat
 import org.fieldcast.ffi.PushOutcome
@@ -72,6 +73,8 @@ fun main(args: Array<String>) = runBlocking {
         source = MediaSource.App(VideoFormat(PixelFormat.NV12, WIDTH.toUInt(), HEIGHT.toUInt()), null),
         profile = StreamProfile.P720,
         adaptiveBitrate = false,
+        // The phone library has no x264: both sides of the bench encode with openh264.
+        encoder = EncoderPreference.OPEN_H264,
     )
     FieldCast.streamer(config).use { streamer ->
         streamer.start(awaitLive = false)
