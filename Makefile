@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FIELDCAST := target/release/fieldcast
 
-.PHONY: deps build bindings demo test test-kotlin test-swift bench bench-push bench-network fmt lint clean
+.PHONY: deps build bindings demo test check-phones test-kotlin test-swift bench bench-push bench-pixels bench-network fmt lint clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -22,8 +22,15 @@ test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) test --workspace
+	$(MAKE) --no-print-directory check-phones
+	bash scripts/phone-contents.sh
 	$(MAKE) --no-print-directory test-kotlin
 	$(MAKE) --no-print-directory test-swift
+
+# The core and the bindings compile for Android (arm64, 32-bit ARM) and iOS: cargo check per target.
+# A Rust target that cannot be installed is skipped with a message; a compile error fails.
+check-phones:
+	bash scripts/phone-check.sh
 
 # The Kotlin SDK layer on the JVM against the real library, then the Android layer and the
 # sample compiled against android-all and the Robolectric tests.
@@ -40,6 +47,12 @@ bench: build
 	python3 bench/live_bench.py --fieldcast $(FIELDCAST)
 	$(CARGO) run --release -q -p fieldcast-tests --bin commerce_bench
 	$(MAKE) --no-print-directory bench-push
+	$(MAKE) --no-print-directory bench-pixels
+
+# The same noisy clip pushed by fieldcast, ffmpeg and gst-launch with the same x264 settings, at
+# veryfast and ultrafast: the CPU around the encoder. Where it goes: scripts/perf-breakdown.sh.
+bench-pixels: build
+	python3 bench/pixels_bench.py --fieldcast $(FIELDCAST)
 
 # 720p30 NV12 frames pushed from Kotlin against the same frames pushed from Rust.
 bench-push: build
@@ -64,6 +77,7 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p fieldcast-core -p fieldcast-ffi --all-targets -- -D warnings
 
 clean:
 	$(CARGO) clean

@@ -9,6 +9,8 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   nginx libnginx-mod-rtmp ffmpeg srt-tools time python3
   iproute2 nftables
+  # the phone check (scripts/phone-check.sh): C of SQLite and ring compiled for Android's CPUs
+  clang llvm libc6-dev-arm64-cross libc6-dev-armel-cross
   chromium chromium-driver
 )
 # npm for the viewer page's player (hls.js); a Node.js from elsewhere that brings npm will do.
@@ -39,4 +41,21 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is missing: install the Rust toolchain (https://rustup.rs), 1.95 or newer" >&2
   exit 1
+fi
+
+# The phones' Rust targets for the phone check; without them (no rustup, no network) it skips them.
+phone_targets=(aarch64-linux-android armv7-linux-androideabi aarch64-apple-ios)
+sysroot="$(rustc --print sysroot)"
+missing_targets=()
+for t in "${phone_targets[@]}"; do
+  [ -d "$sysroot/lib/rustlib/$t/lib" ] || missing_targets+=("$t")
+done
+if [ ${#missing_targets[@]} -gt 0 ]; then
+  if ! command -v rustup >/dev/null 2>&1; then
+    echo "note: rustup is missing; the phone check skips ${missing_targets[*]}"
+  elif ! out=$(rustup target add "${missing_targets[@]}" 2>&1); then
+    echo "note: could not add the Rust targets ${missing_targets[*]} ($(grep -v '^\s*$' <<<"$out" | tail -n 1)); the phone check skips them"
+  else
+    echo "added the Rust targets ${missing_targets[*]}"
+  fi
 fi

@@ -79,7 +79,9 @@ pub enum FieldCastError {
     /// The call is not allowed in the session's current state (e.g. on an ended session).
     #[error("{detail}")]
     InvalidState { state: SessionState, detail: String },
-    /// A part FieldCast needs is missing (a GStreamer plugin) or could not be initialised.
+    /// A part FieldCast needs is missing (a GStreamer element: `detail` names the plugin to add
+    /// to the app's GStreamer build) or could not be initialised (on Android: GStreamer was not
+    /// initialised by `FieldCast.init(context)` first).
     #[error("{detail}")]
     MissingComponent { component: String, detail: String },
     /// The camera, microphone or file cannot be opened.
@@ -132,10 +134,12 @@ impl From<core::Error> for FieldCastError {
                 component: element,
                 detail,
             },
-            core::Error::Init(_) => FieldCastError::MissingComponent {
-                component: "gstreamer".into(),
-                detail,
-            },
+            core::Error::Init(_) | core::Error::NotInitialized { .. } => {
+                FieldCastError::MissingComponent {
+                    component: "gstreamer".into(),
+                    detail,
+                }
+            }
             core::Error::SourceUnavailable(_) => FieldCastError::SourceUnavailable { detail },
             core::Error::IngestUnreachable { .. } => FieldCastError::Ingest {
                 failure: IngestFailure::Unreachable,

@@ -81,7 +81,8 @@ impl From<core::StreamProfile> for StreamProfile {
 pub enum EncoderPreference {
     /// Hardware when present, else software.
     Auto,
-    /// Software x264 only.
+    /// Software x264 only. x264 is GPL-licensed and not in the phone library: there this
+    /// configuration is rejected as invalid.
     X264,
     /// Software openh264 only.
     OpenH264,
@@ -175,9 +176,7 @@ impl From<MediaSource> for core::Source {
                     channels: a.channels,
                 }),
             },
-            MediaSource::TestPattern => core::Source::Test {
-                latency_stamp: false,
-            },
+            MediaSource::TestPattern => core::Source::Test,
             MediaSource::File { path } => core::Source::File(path.into()),
         }
     }
@@ -377,7 +376,7 @@ impl From<core::uplink::abr::AbrReason> for AdaptationReason {
 }
 
 /// A change the adaptive bitrate made to the live stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum Adaptation {
     /// The video bitrate, kbit/s.
     Bitrate { kbps: u32, reason: AdaptationReason },
@@ -390,6 +389,14 @@ pub enum Adaptation {
     FrameRate { fps: u32, reason: AdaptationReason },
     /// Video left out (`on`) or back; audio always goes.
     AudioOnly { on: bool, reason: AdaptationReason },
+    /// The encoder (its element, e.g. `amcvidenc-omxqcomvideoencoderavc`) cannot change its
+    /// bitrate while live, so the resolution rung follows the uplink instead (`Rung` changes).
+    /// `on_renegotiation`: each rung change carries the rung's bitrate; false: the encoder has no
+    /// bitrate to set. Sent once.
+    EncoderBitrateFixed {
+        encoder: String,
+        on_renegotiation: bool,
+    },
 }
 
 impl From<core::uplink::abr::AbrDecision> for Adaptation {
@@ -447,6 +454,12 @@ impl From<core::SessionEvent> for SessionEvent {
             },
             core::SessionEvent::Adapted(decision) => SessionEvent::Adapted {
                 change: decision.into(),
+            },
+            core::SessionEvent::EncoderBitrateFixed { encoder, reason } => SessionEvent::Adapted {
+                change: Adaptation::EncoderBitrateFixed {
+                    encoder,
+                    on_renegotiation: reason == core::FixedBitrate::OnRenegotiation,
+                },
             },
         }
     }

@@ -97,9 +97,7 @@ pub async fn run(secs: u64) -> Result<(), String> {
     );
     let replay_dir = work.path().join("replay");
     let config = SessionConfig::builder(&live.publish_url)
-        .source(Source::Test {
-            latency_stamp: false,
-        })
+        .source(Source::Test)
         .profile(StreamProfile::P480)
         .record_to(&replay_dir)
         .build()

@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fieldcast_core::uplink::abr::{AbrDecision, AbrReason};
-use fieldcast_core::{LiveStats, SessionEvent, SessionState};
+use fieldcast_core::{FixedBitrate, LiveStats, SessionEvent, SessionState};
 use serde_json::{Value, json};
 
 /// Milliseconds since the UNIX epoch.
@@ -23,6 +23,15 @@ pub fn event(event: &SessionEvent) -> Value {
         SessionEvent::Stats(s) => stats(s),
         SessionEvent::Error(e) => json!({"event": "error", "message": e.to_string()}),
         SessionEvent::Adapted(decision) => adapt(decision),
+        SessionEvent::EncoderBitrateFixed { encoder, reason } => json!({
+            "event": "encoder_bitrate_fixed",
+            "encoder": encoder,
+            "reason": match reason {
+                FixedBitrate::OnRenegotiation => "on_renegotiation",
+                FixedBitrate::NoProperty => "no_property",
+            },
+            "follows": "rung",
+        }),
     };
     value["wall_ms"] = json!(wall_ms());
     value
@@ -138,6 +147,25 @@ mod tests {
             (rung["profile"].as_str(), rung["reason"].as_str()),
             (Some("270p"), Some("recovered"))
         );
+
+        let fixed = event(&SessionEvent::EncoderBitrateFixed {
+            encoder: "amcvidenc-omxqcomvideoencoderavc".into(),
+            reason: FixedBitrate::OnRenegotiation,
+        });
+        assert_eq!(
+            (
+                fixed["event"].as_str(),
+                fixed["reason"].as_str(),
+                fixed["follows"].as_str()
+            ),
+            (
+                Some("encoder_bitrate_fixed"),
+                Some("on_renegotiation"),
+                Some("rung")
+            )
+        );
+        assert_eq!(fixed["encoder"], "amcvidenc-omxqcomvideoencoderavc");
+        assert!(fixed["wall_ms"].as_u64().is_some());
 
         let stats = event(&SessionEvent::Stats(LiveStats {
             width: 480,

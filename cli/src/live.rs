@@ -31,9 +31,13 @@ pub struct LiveArgs {
     /// Frame rate.
     #[arg(long, default_value_t = 30)]
     pub fps: u32,
-    /// H.264 encoder: auto (hardware first), x264 or openh264.
+    /// H.264 encoder: auto (hardware first, then x264, then openh264), x264 or openh264.
     #[arg(long, default_value = "auto")]
     pub encoder: String,
+    /// x264's speed preset when x264 encodes: ultrafast, superfast, veryfast, faster, fast,
+    /// medium, slow, slower or veryslow.
+    #[arg(long, default_value = "veryfast")]
+    pub x264_preset: String,
     /// Also record the encoded stream as MP4 segments in this directory.
     #[arg(long)]
     pub record: Option<PathBuf>,
@@ -57,9 +61,9 @@ pub struct LiveArgs {
 }
 
 /// Parses `--source`.
-fn parse_source(raw: &str, latency_stamp: bool) -> Result<Source, String> {
+fn parse_source(raw: &str) -> Result<Source, String> {
     match raw.split_once(':') {
-        None if raw == "test" => Ok(Source::Test { latency_stamp }),
+        None if raw == "test" => Ok(Source::Test),
         None if raw == "camera" => Ok(Source::Camera { device: None }),
         Some(("camera", dev)) => Ok(Source::Camera {
             device: Some(dev.into()),
@@ -69,10 +73,6 @@ fn parse_source(raw: &str, latency_stamp: bool) -> Result<Source, String> {
             "unknown source `{raw}` (use test, camera[:DEVICE] or file:PATH)"
         )),
     }
-    .and_then(|s| match (&s, latency_stamp) {
-        (Source::Test { .. }, _) | (_, false) => Ok(s),
-        _ => Err("--latency-stamp works with the test source only".into()),
-    })
 }
 
 fn parse_encoder(raw: &str) -> Result<EncoderPreference, String> {
@@ -88,8 +88,13 @@ fn parse_encoder(raw: &str) -> Result<EncoderPreference, String> {
 
 /// Builds the session configuration from the options.
 pub fn config(args: &LiveArgs) -> Result<SessionConfig, String> {
+    let source = parse_source(&args.source)?;
+    if args.latency_stamp && source != Source::Test {
+        return Err("--latency-stamp works with the test source only".into());
+    }
     let mut builder = SessionConfig::builder(&args.ingest)
-        .source(parse_source(&args.source, args.latency_stamp)?)
+        .source(source)
+        .latency_stamp(args.latency_stamp)
         .profile(
             args.profile
                 .parse()
@@ -97,6 +102,11 @@ pub fn config(args: &LiveArgs) -> Result<SessionConfig, String> {
         )
         .fps(args.fps)
         .encoder(parse_encoder(&args.encoder)?)
+        .x264_preset(
+            args.x264_preset
+                .parse()
+                .map_err(|e: fieldcast_core::Error| e.to_string())?,
+        )
         .adaptive_bitrate(!args.no_abr);
     if let Some(kbps) = args.video_kbps {
         builder = builder.video_kbps(kbps);
@@ -187,6 +197,9 @@ async fn drive(
                 }
                 Ok(SessionEvent::Stats(stats)) => status.stats(state, &stats),
                 Ok(SessionEvent::Error(e)) => status.note(&format!("error: {e}")),
+                Ok(SessionEvent::EncoderBitrateFixed { encoder, reason }) => status.note(&format!(
+                    "{encoder} cannot change its bitrate while live ({reason:?}): the resolution follows the uplink instead"
+                )),
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return Some(state),
                 }

@@ -45,6 +45,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ),
                 SessionEvent::Error(e) => eprintln!("error: {e}"),
                 SessionEvent::Adapted(decision) => println!("adapted: {decision:?}"),
+                SessionEvent::EncoderBitrateFixed { encoder, .. } => {
+                    println!("{encoder} keeps its bitrate: the resolution follows the uplink")
+                }
             }
         }
     });

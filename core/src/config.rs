@@ -103,9 +103,12 @@ pub struct AppAudioFormat {
 /// Where the pictures and sound come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// A moving test pattern and a tone; with `latency_stamp`, every frame carries its capture time.
-    Test { latency_stamp: bool },
-    /// A V4L2 camera (`None`: the first one) with the default microphone (PulseAudio or ALSA).
+    /// A moving test pattern and a tone.
+    Test,
+    /// The camera with the default microphone, captured by GStreamer. Linux: a V4L2 device path
+    /// (`None`: `/dev/video0`) with PulseAudio or ALSA. Android (ahcsrc + openslessrc) and iOS
+    /// (avfvideosrc + osxaudiosrc): the camera's index, e.g. `1` (`None`: the default camera).
+    /// Phone apps normally push their own capture instead ([`Source::App`]).
     Camera { device: Option<PathBuf> },
     /// A media file, played in real time.
     File(PathBuf),
@@ -120,7 +123,7 @@ impl Source {
     /// A short label for messages.
     pub fn label(&self) -> String {
         match self {
-            Source::Test { .. } => "the test pattern".into(),
+            Source::Test => "the test pattern".into(),
             Source::Camera { device } => match device {
                 Some(d) => format!("camera {}", d.display()),
                 None => "the default camera".into(),
@@ -134,13 +137,86 @@ impl Source {
 /// Which H.264 encoder to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EncoderPreference {
-    /// Hardware when present, else x264, else openh264.
+    /// Hardware when present (and its device opens), else software: x264 when built in, then
+    /// openh264.
     #[default]
     Auto,
-    /// Software x264 only.
+    /// Software x264 only. x264 is GPL-licensed and only in builds with the cargo feature `x264`
+    /// of fieldcast-core; without it the configuration is rejected.
     X264,
     /// Software openh264 only.
     OpenH264,
+}
+
+/// x264's speed preset (used only with x264): faster presets spend less CPU for less quality at
+/// the same bitrate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum X264Preset {
+    /// The fastest.
+    Ultrafast,
+    /// Faster than `Veryfast`.
+    Superfast,
+    /// The default: fast enough for live on a desktop.
+    #[default]
+    Veryfast,
+    /// Slower than `Veryfast`.
+    Faster,
+    /// x264's `fast`.
+    Fast,
+    /// x264's own default.
+    Medium,
+    /// x264's `slow`.
+    Slow,
+    /// x264's `slower`.
+    Slower,
+    /// x264's `veryslow`.
+    Veryslow,
+}
+
+impl X264Preset {
+    /// Every preset, fastest first.
+    pub const ALL: [X264Preset; 9] = [
+        X264Preset::Ultrafast,
+        X264Preset::Superfast,
+        X264Preset::Veryfast,
+        X264Preset::Faster,
+        X264Preset::Fast,
+        X264Preset::Medium,
+        X264Preset::Slow,
+        X264Preset::Slower,
+        X264Preset::Veryslow,
+    ];
+
+    /// x264's name for it, e.g. `veryfast` (as x264enc's `speed-preset` and ffmpeg's `-preset`
+    /// spell it).
+    pub fn name(self) -> &'static str {
+        match self {
+            X264Preset::Ultrafast => "ultrafast",
+            X264Preset::Superfast => "superfast",
+            X264Preset::Veryfast => "veryfast",
+            X264Preset::Faster => "faster",
+            X264Preset::Fast => "fast",
+            X264Preset::Medium => "medium",
+            X264Preset::Slow => "slow",
+            X264Preset::Slower => "slower",
+            X264Preset::Veryslow => "veryslow",
+        }
+    }
+}
+
+impl FromStr for X264Preset {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        X264Preset::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "unknown x264 preset `{s}` (use ultrafast, superfast, veryfast, faster, fast, \
+                     medium, slow, slower or veryslow)"
+                ))
+            })
+    }
 }
 
 /// Local recording of the encoded stream into MP4 segments.
@@ -152,8 +228,10 @@ pub struct RecordConfig {
     pub segment_secs: u32,
 }
 
-/// Everything a live session needs; build it with [`SessionConfig::builder`].
+/// Everything a live session needs; build it with [`SessionConfig::builder`]. Not a literal
+/// outside this crate: some fields exist only with a cargo feature (`latency_stamp` with `qa`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// Where to publish.
     pub target: IngestTarget,
@@ -171,11 +249,16 @@ pub struct SessionConfig {
     pub keyframe_interval_secs: u32,
     /// Encoder choice.
     pub encoder: EncoderPreference,
+    /// x264's speed preset, when x264 encodes (`veryfast` by default).
+    pub x264_preset: X264Preset,
     /// Optional local recording.
     pub record: Option<RecordConfig>,
     /// Adapt the live stream's bitrate, size and frame rate to the uplink (on by default);
     /// off keeps `video_kbps`, `profile` and `fps` fixed.
     pub adaptive: bool,
+    /// Paint every frame's capture time into it for the latency probe (test source only; QA).
+    #[cfg(feature = "qa")]
+    pub latency_stamp: bool,
 }
 
 /// Builder for [`SessionConfig`], with the defaults of the ladder.
@@ -189,8 +272,11 @@ pub struct SessionConfigBuilder {
     fps: u32,
     keyframe_interval_secs: u32,
     encoder: EncoderPreference,
+    x264_preset: X264Preset,
     record: Option<RecordConfig>,
     adaptive: bool,
+    #[cfg(feature = "qa")]
+    latency_stamp: bool,
 }
 
 impl SessionConfig {
@@ -198,17 +284,18 @@ impl SessionConfig {
     pub fn builder(ingest_url: impl Into<String>) -> SessionConfigBuilder {
         SessionConfigBuilder {
             ingest: ingest_url.into(),
-            source: Source::Test {
-                latency_stamp: false,
-            },
+            source: Source::Test,
             profile: StreamProfile::P480,
             video_kbps: None,
             audio_kbps: 64,
             fps: 30,
             keyframe_interval_secs: 2,
             encoder: EncoderPreference::Auto,
+            x264_preset: X264Preset::default(),
             adaptive: true,
             record: None,
+            #[cfg(feature = "qa")]
+            latency_stamp: false,
         }
     }
 }
@@ -249,6 +336,11 @@ impl SessionConfigBuilder {
         self.encoder = encoder;
         self
     }
+    /// Sets x264's speed preset; it applies only when x264 encodes.
+    pub fn x264_preset(mut self, preset: X264Preset) -> Self {
+        self.x264_preset = preset;
+        self
+    }
     /// Records the encoded stream into MP4 segments in `dir` (created if missing).
     pub fn record_to(mut self, dir: impl Into<PathBuf>) -> Self {
         self.record = Some(RecordConfig {
@@ -265,6 +357,14 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Stamps every frame of the test source with its capture time (wall clock), read back by
+    /// the probe's player ([`crate::receiver`]) to measure capture-to-player latency.
+    #[cfg(feature = "qa")]
+    pub fn latency_stamp(mut self, on: bool) -> Self {
+        self.latency_stamp = on;
+        self
+    }
+
     /// Validates and returns the configuration.
     pub fn build(self) -> Result<SessionConfig> {
         let target = IngestTarget::parse(&self.ingest)?;
@@ -277,8 +377,11 @@ impl SessionConfigBuilder {
             fps: self.fps,
             keyframe_interval_secs: self.keyframe_interval_secs,
             encoder: self.encoder,
+            x264_preset: self.x264_preset,
             record: self.record,
             adaptive: self.adaptive,
+            #[cfg(feature = "qa")]
+            latency_stamp: self.latency_stamp,
         };
         config.validate()?;
         Ok(config)
@@ -310,6 +413,9 @@ impl SessionConfig {
                 self.keyframe_interval_secs
             ));
         }
+        if self.encoder == EncoderPreference::X264 && !crate::media::encoders::x264_built() {
+            return Err(crate::media::encoders::x264_not_built());
+        }
         if let Some(record) = &self.record
             && !(1..=3600).contains(&record.segment_secs)
         {
@@ -338,6 +444,13 @@ impl SessionConfig {
             }
             _ => {}
         }
+        #[cfg(feature = "qa")]
+        if self.latency_stamp && self.source != Source::Test {
+            return bad(format!(
+                "the latency stamp works with the test source only, not {}",
+                self.source.label()
+            ));
+        }
         Ok(())
     }
 }
@@ -359,6 +472,30 @@ mod tests {
             StreamProfile::P540
         );
         assert!("1080p".parse::<StreamProfile>().is_err());
+    }
+
+    #[test]
+    fn x264_presets_parse_and_x264_needs_its_feature() {
+        let b = || SessionConfig::builder("rtmp://127.0.0.1/live/k");
+        assert_eq!(b().build().unwrap().x264_preset, X264Preset::Veryfast);
+        for preset in X264Preset::ALL {
+            assert_eq!(preset.name().parse::<X264Preset>().unwrap(), preset);
+        }
+        assert_eq!(
+            "UltraFast".parse::<X264Preset>().unwrap(),
+            X264Preset::Ultrafast
+        );
+        assert!("placebo".parse::<X264Preset>().is_err());
+        let fast = b().x264_preset(X264Preset::Ultrafast).build().unwrap();
+        assert_eq!(fast.x264_preset.name(), "ultrafast");
+        let x264 = b().encoder(EncoderPreference::X264).build();
+        if crate::media::encoders::x264_built() {
+            assert!(x264.is_ok());
+        } else {
+            let err = x264.unwrap_err();
+            assert!(matches!(err, Error::InvalidConfig(_)), "{err}");
+            assert!(err.to_string().contains("GPL"), "{err}");
+        }
     }
 
     #[test]
@@ -385,6 +522,18 @@ mod tests {
         assert!(matches!(
             b().source(missing).build(),
             Err(Error::SourceUnavailable(_))
+        ));
+    }
+
+    #[cfg(feature = "qa")]
+    #[test]
+    fn the_latency_stamp_is_for_the_test_source() {
+        let b = || SessionConfig::builder("rtmp://127.0.0.1/live/k").latency_stamp(true);
+        assert!(b().build().unwrap().latency_stamp);
+        let camera = Source::Camera { device: None };
+        assert!(matches!(
+            b().source(camera).build(),
+            Err(Error::InvalidConfig(_))
         ));
     }
 }

@@ -19,12 +19,30 @@ pub enum Error {
     /// The ingest URL uses a protocol FieldCast does not publish to.
     #[error("unsupported ingest URL scheme `{scheme}://` (use rtmp://, rtmps:// or srt://)")]
     UnsupportedScheme { scheme: String },
-    /// A GStreamer element the pipeline needs is not installed.
-    #[error("GStreamer element `{element}` is missing: install the Debian package `{package}`")]
-    MissingElement { element: String, package: String },
+    /// A GStreamer element the pipeline needs is not installed. The message says what to do on
+    /// this platform: add `plugin` to the app's GStreamer build on a phone, install the Debian
+    /// `package` on a desktop.
+    #[error(
+        "GStreamer element `{element}` is missing: {}",
+        crate::media::platform::install_hint(
+            crate::media::platform::Platform::CURRENT,
+            .plugin.as_deref(),
+            .package,
+        )
+    )]
+    MissingElement {
+        element: String,
+        /// The GStreamer plugin that provides it (`None` when FieldCast does not know it).
+        plugin: Option<String>,
+        /// The Debian package that ships it.
+        package: String,
+    },
     /// GStreamer itself could not be initialised.
     #[error("GStreamer could not be initialised: {0}")]
     Init(String),
+    /// The app must initialise GStreamer before FieldCast uses it (Android), and has not.
+    #[error("GStreamer is not initialised: call {call} before using FieldCast")]
+    NotInitialized { call: &'static str },
     /// The chosen capture source (camera, microphone, file) cannot be opened.
     #[error("source unavailable: {0}")]
     SourceUnavailable(String),

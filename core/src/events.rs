@@ -91,6 +91,25 @@ pub enum SessionEvent {
     /// The adaptive bitrate changed the live stream (bitrate, rung, frame rate or audio only),
     /// with its reason.
     Adapted(AbrDecision),
+    /// The live encoder cannot take a new bitrate while it runs, so the adaptive bitrate follows
+    /// the uplink by resolution rung instead: the rung whose default bitrate fits the bitrate asked
+    /// for (a rung change renegotiates the encoder). Sent once, the first time a bitrate change
+    /// could not reach the encoder; the `Adapted` events that follow name the rungs.
+    EncoderBitrateFixed {
+        /// The encoder's element factory, e.g. `amcvidenc-omxqcomvideoencoderavc`.
+        encoder: String,
+        /// Why it cannot follow.
+        reason: FixedBitrate,
+    },
+}
+
+/// Why a live encoder cannot take a new bitrate while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FixedBitrate {
+    /// It takes a bitrate only when it is configured: each rung change carries the rung's bitrate.
+    OnRenegotiation,
+    /// It has no bitrate property FieldCast can set: only the smaller rung lowers its bitrate.
+    NoProperty,
 }
 
 /// Capacity of the event channel; a subscriber further behind than this loses the oldest events.

@@ -47,9 +47,13 @@ struct PlaneShape {
 }
 
 impl PlaneShape {
-    /// Bytes of this plane tightly packed.
+    /// Bytes of this plane tightly packed (saturating: sizes past the checked limits do not
+    /// wrap around on 32-bit targets).
     fn packed_len(&self) -> usize {
-        self.cols as usize * self.sample as usize * self.rows as usize
+        [self.cols, self.sample, self.rows]
+            .into_iter()
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+            .fold(1, usize::saturating_mul)
     }
 }
 
@@ -120,7 +124,7 @@ impl PixelFormat {
         self.shapes(width, height)
             .iter()
             .map(PlaneShape::packed_len)
-            .sum()
+            .fold(0, usize::saturating_add)
     }
 }
 
@@ -397,8 +401,11 @@ pub(crate) fn check_dimensions(
 
 /// Checks an interleaved S16LE buffer: non-empty and whole frames for every channel.
 pub(crate) fn check_audio(data: &[u8], channels: u32) -> Result<(), FrameError> {
-    let frame = 2 * channels as usize;
-    if data.is_empty() || channels == 0 || !data.len().is_multiple_of(frame) {
+    let frame = usize::try_from(channels)
+        .ok()
+        .and_then(|c| c.checked_mul(2))
+        .filter(|&f| f > 0);
+    if data.is_empty() || !frame.is_some_and(|f| data.len().is_multiple_of(f)) {
         return Err(FrameError::BadAudio {
             bytes: data.len() as u64,
             channels,
@@ -605,5 +612,13 @@ mod tests {
         assert!(check_audio(&[0; 8], 2).is_ok());
         assert!(check_audio(&[0; 6], 2).is_err());
         assert!(check_audio(&[], 1).is_err());
+        assert!(check_audio(&[0; 8], 0).is_err());
+        assert!(check_audio(&[0; 8], u32::MAX).is_err());
+    }
+
+    #[test]
+    fn sizes_past_the_limits_saturate() {
+        assert_eq!(PixelFormat::Rgba.packed_len(u32::MAX, u32::MAX), usize::MAX);
+        assert_eq!(PixelFormat::I420.packed_len(u32::MAX, u32::MAX), usize::MAX);
     }
 }

@@ -13,6 +13,10 @@
 //! session.wait(None)?;
 //! # Ok::<(), fieldcast_core::Error>(())
 //! ```
+//!
+//! The cargo feature `qa` (off by default) adds what only QA and the desktop tools use, never the
+//! library inside a phone app: the latency stamp (`SessionConfigBuilder::latency_stamp`, module
+//! `probe`) and the probe's player (module `receiver`), which plays a stream back from the ingest.
 
 pub mod commerce;
 pub mod config;
@@ -21,7 +25,9 @@ pub mod error;
 pub mod events;
 pub mod frame;
 pub mod media;
+#[cfg(feature = "qa")]
 pub mod probe;
+#[cfg(feature = "qa")]
 pub mod receiver;
 pub mod session;
 pub mod state;
@@ -34,13 +40,14 @@ pub use commerce::{
 };
 pub use config::{
     AppAudioFormat, AppVideoFormat, EncoderPreference, RecordConfig, SessionConfig, Source,
-    StreamProfile,
+    StreamProfile, X264Preset,
 };
 pub use delivery::Delivery;
 pub use error::{Error, Result};
-pub use events::{LiveStats, SessionEvent, SessionState};
+pub use events::{FixedBitrate, LiveStats, SessionEvent, SessionState};
 pub use frame::{FrameError, PixelFormat, Plane, VideoFrame, packed_planes};
 pub use media::sources::PushOutcome;
+#[cfg(feature = "qa")]
 pub use probe::LatencyReport;
 pub use session::LiveSession;
 pub use store::outbox::{OutboxCounts, OutboxItem, OutboxState, RecordKind};

@@ -1,7 +1,14 @@
 //! The latency probe: a machine-readable capture-time stamp painted into frames, and a receiver
-//! that reads it back after the ingest to measure glass-to-player latency.
+//! that reads it back after the ingest to measure glass-to-player latency. QA only (feature `qa`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_video as gst_video;
+use gstreamer_video::prelude::*;
+
+use crate::error::{Error, Result};
 
 /// Side of one stamp block in pixels; large enough to survive low-bitrate H.264.
 pub const BLOCK: usize = 16;
@@ -50,6 +57,36 @@ pub fn paint(luma: &mut [u8], stride: usize, ms: u64) {
             line[col * BLOCK..(col + 1) * BLOCK].fill(LUMA[bit as usize]);
         }
     }
+}
+
+/// Paints the capture wall-clock time into every frame leaving `element` (the latency probe), at
+/// whatever size the frames have there (the live stream's size changes with its rung).
+pub(crate) fn stamp_capture_time(element: &gst::Element, size: (u32, u32)) -> Result<()> {
+    if !fits(size.0 as usize, size.1 as usize) {
+        return Err(Error::InvalidConfig(
+            "the latency stamp needs at least 256x64 pixels".into(),
+        ));
+    }
+    let pad = element.static_pad("src").expect("capsfilter has a src pad");
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info_probe| {
+        let info = pad
+            .current_caps()
+            .and_then(|caps| gst_video::VideoInfo::from_caps(&caps).ok());
+        if let (Some(gst::PadProbeData::Buffer(buffer)), Some(info)) = (&mut info_probe.data, info)
+        {
+            let buffer = buffer.make_mut();
+            if let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info)
+                && fits(info.width() as usize, info.height() as usize)
+            {
+                let stride = frame.plane_stride()[0] as usize;
+                if let Ok(luma) = frame.plane_data_mut(0) {
+                    paint(luma, stride, now_ms());
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
 }
 
 /// Reads a stamp from a decoded luma plane (the centre of each block decides its bit).

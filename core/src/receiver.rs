@@ -1,6 +1,9 @@
 //! The latency probe's receiver: plays a stream back from the ingest and reads the capture-time
-//! stamps painted by the test source (`Source::Test { latency_stamp: true }`), once
-//! ([`measure_latency`], [`play_frames`]) or across publisher outages ([`follow_frames`]).
+//! stamps painted into the test source's frames
+//! ([`SessionConfigBuilder::latency_stamp`](crate::config::SessionConfigBuilder::latency_stamp)),
+//! once ([`measure_latency`], [`play_frames`]) or across publisher outages ([`follow_frames`]).
+//! It also reads the FieldCast messages a stream carries ([`read_stream_messages`]). QA only
+//! (feature `qa`): a phone app publishes, it never plays its own stream back.
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};

@@ -1,9 +1,10 @@
 //! A TCP relay on loopback whose connections can be cut: a publisher losing its network, as the
-//! ingest sees it (the connection closes), without root or network namespaces.
+//! ingest sees it (the connection closes), without root or network namespaces. What publishers
+//! send through it can also be capped in rate: a slow uplink.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub struct Relay {
 struct Shared {
     stop: AtomicBool,
     cut: AtomicBool,
+    /// Cap on what clients send toward the target, kbit/s; 0: none.
+    upstream_kbit: AtomicU32,
     connections: Mutex<Vec<TcpStream>>,
 }
 
@@ -64,6 +67,15 @@ impl Relay {
     pub fn restore(&self) {
         self.shared.cut.store(false, Ordering::SeqCst);
     }
+
+    /// Caps what clients send toward the target at `kbit` kbit/s from now on (`None`: no cap),
+    /// on every connection. The relay then reads from the client only as fast as the cap, so
+    /// the client's socket fills as it would on a slow uplink.
+    pub fn limit_upstream(&self, kbit: Option<u32>) {
+        self.shared
+            .upstream_kbit
+            .store(kbit.unwrap_or(0), Ordering::SeqCst);
+    }
 }
 
 impl Drop for Relay {
@@ -76,7 +88,7 @@ impl Drop for Relay {
     }
 }
 
-fn accept_loop(listener: &TcpListener, target: SocketAddr, shared: &Shared) {
+fn accept_loop(listener: &TcpListener, target: SocketAddr, shared: &Arc<Shared>) {
     while !shared.stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((client, _)) if !shared.cut.load(Ordering::SeqCst) => {
@@ -94,15 +106,14 @@ fn accept_loop(listener: &TcpListener, target: SocketAddr, shared: &Shared) {
 }
 
 /// Pumps both directions on their own threads; each ends when its source closes.
-fn relay(client: TcpStream, target: SocketAddr, shared: &Shared) -> std::io::Result<()> {
+fn relay(client: TcpStream, target: SocketAddr, shared: &Arc<Shared>) -> std::io::Result<()> {
     client.set_nonblocking(false)?;
     let server = TcpStream::connect(target)?;
-    for (from, to) in [
-        (client.try_clone()?, server.try_clone()?),
-        (server.try_clone()?, client.try_clone()?),
-    ] {
-        std::thread::spawn(move || pump(from, to));
-    }
+    let (up_from, up_to) = (client.try_clone()?, server.try_clone()?);
+    let capped = shared.clone();
+    std::thread::spawn(move || pump_capped(up_from, up_to, &capped));
+    let (down_from, down_to) = (server.try_clone()?, client.try_clone()?);
+    std::thread::spawn(move || pump(down_from, down_to));
     let mut connections = shared.connections.lock().unwrap_or_else(|p| p.into_inner());
     connections.extend([client, server]);
     Ok(())
@@ -110,6 +121,28 @@ fn relay(client: TcpStream, target: SocketAddr, shared: &Shared) -> std::io::Res
 
 fn pump(mut from: TcpStream, mut to: TcpStream) {
     let _ = std::io::copy(&mut from, &mut to);
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = from.shutdown(Shutdown::Both);
+}
+
+/// Like [`pump`], pausing after each chunk for as long as it takes at the upstream cap.
+fn pump_capped(mut from: TcpStream, mut to: TcpStream, shared: &Shared) {
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match from.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if to.write_all(&chunk[..n]).is_err() {
+            break;
+        }
+        let kbit = shared.upstream_kbit.load(Ordering::SeqCst);
+        if kbit > 0 {
+            std::thread::sleep(Duration::from_secs_f64(
+                n as f64 * 8.0 / (f64::from(kbit) * 1000.0),
+            ));
+        }
+    }
     let _ = to.shutdown(Shutdown::Both);
     let _ = from.shutdown(Shutdown::Both);
 }

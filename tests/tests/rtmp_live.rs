@@ -73,9 +73,8 @@ fn latency_probe_reads_capture_stamps_at_the_player() {
     let ingest = ingest();
     let config = SessionConfig::builder(ingest.url("probe"))
         .profile(StreamProfile::P360)
-        .source(Source::Test {
-            latency_stamp: true,
-        })
+        .source(Source::Test)
+        .latency_stamp(true)
         .build()
         .unwrap();
     let (session, _events) = start_live(config);

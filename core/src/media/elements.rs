@@ -1,25 +1,18 @@
-//! Creating GStreamer elements with errors that name the Debian package to install.
+//! Creating GStreamer elements with errors that say how to get a missing one: the GStreamer
+//! plugin to add to the app's build on a phone, the Debian package to install on a desktop (see
+//! [`super::platform`]).
 
 use gstreamer as gst;
 
+use super::platform::{self, gstreamer_plugin};
 use crate::error::{Error, Result};
 
-/// The Debian package that ships a GStreamer element factory.
+/// The Debian package that ships a GStreamer element factory (`gstreamer1.0-plugins-base` for a
+/// factory FieldCast does not know).
 pub fn debian_package(factory: &str) -> &'static str {
-    match factory {
-        "clocksync" | "queue" | "tee" | "capsfilter" | "fakesink" | "identity" => {
-            "libgstreamer1.0-0"
-        }
-        "x264enc" => "gstreamer1.0-plugins-ugly",
-        "avenc_aac" | "avdec_h264" => "gstreamer1.0-libav",
-        "flvmux" | "flvdemux" | "mp4mux" | "qtdemux" | "splitmuxsink" | "v4l2src" | "pulsesrc"
-        | "aacparse" => "gstreamer1.0-plugins-good",
-        "rtmp2sink" | "rtmp2src" | "srtsink" | "srtsrc" | "mpegtsmux" | "tsdemux" | "h264parse"
-        | "openh264enc" | "voaacenc" | "vah264enc" => "gstreamer1.0-plugins-bad",
-        // videotestsrc, audiotestsrc, appsrc, appsink, videoconvert, videoscale, videorate,
-        // audioconvert, audioresample, decodebin, filesrc's siblings, alsasrc...
-        _ => "gstreamer1.0-plugins-base",
-    }
+    gstreamer_plugin(factory)
+        .and_then(platform::debian_package_of_plugin)
+        .unwrap_or("gstreamer1.0-plugins-base")
 }
 
 /// True when the element factory is installed.
@@ -27,7 +20,7 @@ pub fn is_available(factory: &str) -> bool {
     gst::ElementFactory::find(factory).is_some()
 }
 
-/// Creates an element, or [`Error::MissingElement`] naming the package that provides it.
+/// Creates an element, or [`Error::MissingElement`] naming the plugin and package that provide it.
 pub fn make(factory: &str, name: &str) -> Result<gst::Element> {
     if !is_available(factory) {
         return Err(missing(factory));
@@ -45,13 +38,14 @@ pub fn make(factory: &str, name: &str) -> Result<gst::Element> {
 pub fn missing(factory: &str) -> Error {
     Error::MissingElement {
         element: factory.to_string(),
+        plugin: gstreamer_plugin(factory).map(str::to_string),
         package: debian_package(factory).to_string(),
     }
 }
 
-/// Initialises GStreamer once per process.
+/// Initialises GStreamer once per process, as the platform wants it (see [`super::platform`]).
 pub fn init() -> Result<()> {
-    gst::init().map_err(|e| Error::Init(e.to_string()))
+    platform::init()
 }
 
 #[cfg(test)]
@@ -70,5 +64,22 @@ mod tests {
         assert_eq!(debian_package("x264enc"), "gstreamer1.0-plugins-ugly");
         assert_eq!(debian_package("avenc_aac"), "gstreamer1.0-libav");
         assert_eq!(debian_package("rtmp2sink"), "gstreamer1.0-plugins-bad");
+        assert_eq!(debian_package("alsasrc"), "gstreamer1.0-plugins-base");
+        assert_eq!(debian_package("pulsesrc"), "gstreamer1.0-plugins-good");
+        assert_eq!(debian_package("queue"), "libgstreamer1.0-0");
+        let err = missing("x264enc");
+        assert_eq!(
+            err,
+            Error::MissingElement {
+                element: "x264enc".into(),
+                plugin: Some("x264".into()),
+                package: "gstreamer1.0-plugins-ugly".into(),
+            }
+        );
+        assert!(
+            err.to_string()
+                .contains("install the Debian package `gstreamer1.0-plugins-ugly`"),
+            "{err}"
+        );
     }
 }

@@ -4,6 +4,7 @@ pub(crate) mod bus;
 pub mod elements;
 pub mod encoders;
 pub(crate) mod pipeline;
+pub mod platform;
 pub mod sei;
 pub mod sources;
 pub(crate) mod tagging;

@@ -5,18 +5,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_video as gst_video;
-use gstreamer_video::prelude::*;
 
 use super::elements::make;
 use super::encoders::{
-    VideoEncoderKind, choose_video_encoder, make_audio_encoder, make_video_encoder,
+    BitrateControl, VideoEncoderKind, bitrate_control, choose_video_encoder, make_audio_encoder,
+    make_video_encoder,
 };
 use super::sources::{AppInput, add_source, link_err};
 use super::tagging::StreamTagger;
-use crate::config::{RecordConfig, SessionConfig, Source};
+use crate::config::{RecordConfig, SessionConfig};
 use crate::error::{Error, Result};
-use crate::probe;
 use crate::uplink::connection::check_elements;
 use crate::uplink::feed::{Feed, add_taps};
 use crate::uplink::send_window::SendWindow;
@@ -49,6 +47,8 @@ pub(crate) struct MediaPipeline {
 /// The live stream's video encoding, which the adaptive bitrate steers.
 pub(crate) struct LiveVideo {
     pub encoder: gst::Element,
+    /// Whether the encoder takes a new bitrate while it runs.
+    pub bitrate: BitrateControl,
     /// Size and frame rate of the live stream (only with the adaptive bitrate on).
     pub caps: Option<gst::Element>,
 }
@@ -172,14 +172,10 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
         c.audio_bytes.fetch_add(bytes, Ordering::Relaxed);
     });
     let tagger = StreamTagger::install(&tagged.iter().collect::<Vec<_>>(), config.fps);
-    if matches!(
-        config.source,
-        Source::Test {
-            latency_stamp: true
-        }
-    ) {
+    #[cfg(feature = "qa")]
+    if config.latency_stamp {
         // Painted where the live stream has its final size, so the receiver can read it.
-        stamp_capture_time(live_caps.as_ref().unwrap_or(&raw_caps), size)?;
+        crate::probe::stamp_capture_time(live_caps.as_ref().unwrap_or(&raw_caps), size)?;
     }
 
     Ok(MediaPipeline {
@@ -191,6 +187,7 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
         videorate,
         tagger,
         live: LiveVideo {
+            bitrate: bitrate_control(encoder_kind, &encoder),
             encoder,
             caps: live_caps,
         },
@@ -287,34 +284,4 @@ fn count_buffers(element: &gst::Element, counters: &Arc<Counters>, f: fn(&Counte
             gst::PadProbeReturn::Ok
         });
     }
-}
-
-/// Paints the capture wall-clock time into every frame leaving `element` (the latency probe), at
-/// whatever size the frames have there (the live stream's size changes with its rung).
-fn stamp_capture_time(element: &gst::Element, size: (u32, u32)) -> Result<()> {
-    if !probe::fits(size.0 as usize, size.1 as usize) {
-        return Err(Error::InvalidConfig(
-            "the latency stamp needs at least 256x64 pixels".into(),
-        ));
-    }
-    let pad = element.static_pad("src").expect("capsfilter has a src pad");
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info_probe| {
-        let info = pad
-            .current_caps()
-            .and_then(|caps| gst_video::VideoInfo::from_caps(&caps).ok());
-        if let (Some(gst::PadProbeData::Buffer(buffer)), Some(info)) = (&mut info_probe.data, info)
-        {
-            let buffer = buffer.make_mut();
-            if let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info)
-                && probe::fits(info.width() as usize, info.height() as usize)
-            {
-                let stride = frame.plane_stride()[0] as usize;
-                if let Ok(luma) = frame.plane_data_mut(0) {
-                    probe::paint(luma, stride, probe::now_ms());
-                }
-            }
-        }
-        gst::PadProbeReturn::Ok
-    });
-    Ok(())
 }

@@ -34,41 +34,61 @@ pub fn build_nal(json: &[u8]) -> Vec<u8> {
     nal
 }
 
-/// The NAL units of a length-prefixed access unit, as (offset, length) of each unit's bytes.
+/// NAL length prefixes FieldCast reads and writes, in bytes (`avcC`'s lengthSizeMinusOne + 1).
+const LENGTH_SIZES: std::ops::RangeInclusive<usize> = 1..=4;
+
+/// The NAL units of a length-prefixed access unit, as (offset, length) of each unit's bytes;
+/// none for a prefix size outside 1..=4. Lengths are read as u64 and every sum is checked: a
+/// 4-byte prefix may claim up to 4 GiB, past what a 32-bit `usize` can add to an offset.
 fn units(au: &[u8], length_size: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
+    if !LENGTH_SIZES.contains(&length_size) {
+        return out;
+    }
     let mut pos = 0;
-    while pos + length_size <= au.len() {
-        let len = au[pos..pos + length_size]
-            .iter()
-            .fold(0usize, |n, b| (n << 8) | *b as usize);
+    while let Some(prefix) = au.get(pos..).and_then(|rest| rest.get(..length_size)) {
+        let len = prefix.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
         let start = pos + length_size;
-        if len == 0 || start + len > au.len() {
+        let Some(end) = usize::try_from(len)
+            .ok()
+            .filter(|&len| len > 0)
+            .and_then(|len| start.checked_add(len))
+            .filter(|&end| end <= au.len())
+        else {
             break;
-        }
-        out.push((start, len));
-        pos = start + len;
+        };
+        out.push((start, end - start));
+        pos = end;
     }
     out
 }
 
 /// A copy of a length-prefixed access unit with an SEI NAL inserted before its first slice
-/// (after an access unit delimiter, which must stay first).
-pub fn insert_into_au(au: &[u8], length_size: usize, sei_nal: &[u8]) -> Vec<u8> {
+/// (after an access unit delimiter, which must stay first); `None` when the prefix size is
+/// outside 1..=4 or the NAL is too long for its length prefix.
+pub fn insert_into_au(au: &[u8], length_size: usize, sei_nal: &[u8]) -> Option<Vec<u8>> {
+    if !LENGTH_SIZES.contains(&length_size) {
+        return None;
+    }
+    let len = u64::try_from(sei_nal.len()).ok()?;
+    if len >> (8 * length_size) != 0 {
+        return None;
+    }
     let at = units(au, length_size)
         .first()
         .filter(|(start, len)| *len > 0 && au[*start] & 0x1f == NAL_AUD)
         .map_or(0, |(start, len)| start + len);
     let mut out = Vec::with_capacity(au.len() + length_size + sei_nal.len());
     out.extend_from_slice(&au[..at]);
-    let len = sei_nal.len();
     out.extend((0..length_size).rev().map(|i| (len >> (8 * i)) as u8));
     out.extend_from_slice(sei_nal);
     out.extend_from_slice(&au[at..]);
-    out
+    Some(out)
 }
 
-/// The JSON payloads of every FieldCast message in a length-prefixed access unit.
+/// The JSON payloads of every FieldCast message in a length-prefixed access unit (what a
+/// player of the stream reads; QA).
+#[cfg(any(test, feature = "qa"))]
 pub fn find_in_au(au: &[u8], length_size: usize) -> Vec<Vec<u8>> {
     units(au, length_size)
         .into_iter()
@@ -77,6 +97,7 @@ pub fn find_in_au(au: &[u8], length_size: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+#[cfg(any(test, feature = "qa"))]
 fn unescape(ebsp: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(ebsp.len());
     let mut zeros = 0;
@@ -92,6 +113,7 @@ fn unescape(ebsp: &[u8]) -> Vec<u8> {
 }
 
 /// Parses the sei_message()s of an SEI RBSP, keeping FieldCast user data.
+#[cfg(any(test, feature = "qa"))]
 fn messages(rbsp: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut pos = 0;
@@ -100,7 +122,7 @@ fn messages(rbsp: &[u8]) -> Vec<Vec<u8>> {
         loop {
             let b = *rbsp.get(*pos)?;
             *pos += 1;
-            value += b as usize;
+            value = value.checked_add(usize::from(b))?;
             if b != 0xff {
                 return Some(value);
             }
@@ -111,7 +133,7 @@ fn messages(rbsp: &[u8]) -> Vec<Vec<u8>> {
         let (Some(kind), Some(size)) = (read_varint(&mut pos), read_varint(&mut pos)) else {
             break;
         };
-        let Some(payload) = rbsp.get(pos..pos + size) else {
+        let Some(payload) = pos.checked_add(size).and_then(|end| rbsp.get(pos..end)) else {
             break;
         };
         pos += size;
@@ -148,7 +170,7 @@ mod tests {
     fn round_trip_after_the_delimiter() {
         let frame = au(&[&[0x09, 0xf0], &[0x65, 0x88, 0x00, 0x00, 0x01]]);
         let json = br#"{"pin":"a","t":1234}"#;
-        let with = insert_into_au(&frame, 4, &build_nal(json));
+        let with = insert_into_au(&frame, 4, &build_nal(json)).unwrap();
         let nal_types: Vec<u8> = units(&with, 4)
             .iter()
             .map(|(s, _)| with[*s] & 0x1f)
@@ -166,7 +188,7 @@ mod tests {
         let nal = build_nal(&json);
         // No start-code emulation in the escaped NAL.
         assert!(!nal.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 2));
-        let frame = insert_into_au(&au(&[&[0x41, 0x9a]]), 4, &nal);
+        let frame = insert_into_au(&au(&[&[0x41, 0x9a]]), 4, &nal).unwrap();
         assert_eq!(find_in_au(&frame, 4), vec![json]);
     }
 
@@ -179,5 +201,25 @@ mod tests {
         assert!(find_in_au(&au(&[&[6, 5, 200, 1]]), 4).is_empty());
         assert_eq!(length_size(Some(&[1, 0x64, 0, 0x1f, 0xfd])), 2);
         assert_eq!(length_size(None), 4);
+    }
+
+    #[test]
+    fn lengths_past_the_buffer_or_the_address_space_end_the_walk() {
+        let slice: &[u8] = &[0x41, 0x9a];
+        // A unit, then a prefix claiming 4 GiB - 1: on 32-bit targets its end overflows usize.
+        let mut frame = au(&[slice]);
+        frame.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x06, 0x05]);
+        assert_eq!(units(&frame, 4), vec![(4, 2)]);
+        assert!(find_in_au(&frame, 4).is_empty());
+        // Prefix sizes outside 1..=4 find nothing and insert nothing.
+        assert!(units(&frame, 0).is_empty() && units(&frame, 8).is_empty());
+        assert_eq!(insert_into_au(&frame, 0, &[6]), None);
+        assert_eq!(insert_into_au(&frame, 5, &[6]), None);
+        // A NAL longer than its prefix can say is not written with a truncated length.
+        let nal = build_nal(&[b'x'; 300]);
+        assert_eq!(insert_into_au(&[1, 0x41], 1, &nal), None);
+        let two = insert_into_au(&[0, 2, 0x41, 0x9a], 2, &nal).unwrap();
+        assert_eq!(units(&two, 2).len(), 2);
+        assert_eq!(find_in_au(&two, 2), vec![vec![b'x'; 300]]);
     }
 }

@@ -1,4 +1,9 @@
 //! Capture sources: test pattern, camera, media file and app-pushed media via appsrc.
+//!
+//! The camera is GStreamer's capture on each platform: v4l2src with PulseAudio or ALSA on Linux,
+//! ahcsrc with openslessrc on Android, avfvideosrc with osxaudiosrc on iOS. On phones the apps
+//! push frames from their own capture (`Source::App`): the bindings offer only that, the test
+//! pattern and a file, and the Kotlin and Swift shells pump Camera2 / AVFoundation frames.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +42,7 @@ pub(crate) fn add_source(
     fps: u32,
 ) -> Result<SourceOutputs> {
     match source {
-        Source::Test { .. } => {
+        Source::Test => {
             let video = make("videotestsrc", "src-video")?;
             video.set_property("is-live", true);
             video.set_property_from_str("pattern", "smpte");
@@ -67,38 +72,43 @@ pub(crate) fn add_source(
                 needs_rate: false,
             })
         }
-        Source::Camera { device } => {
-            let path = device.clone().unwrap_or_else(|| "/dev/video0".into());
-            if !path.exists() {
-                return Err(Error::SourceUnavailable(format!(
-                    "camera {} does not exist (is a V4L2 camera connected?)",
-                    path.display()
-                )));
-            }
-            let cam = make("v4l2src", "src-camera")?;
-            cam.set_property("device", path.to_string_lossy().as_ref());
-            let decode = make("decodebin", "src-camera-decode")?;
-            let video = make("videoconvert", "src-video-entry")?;
-            let audio = microphone()?;
-            pipeline
-                .add_many([&cam, &decode, &video, &audio])
-                .map_err(link_err)?;
-            cam.link(&decode).map_err(link_err)?;
-            link_decoded_pads(&decode, Some(video.clone()), None);
-            Ok(SourceOutputs {
-                video,
-                audio,
-                app: None,
-                needs_pacing: false,
-                needs_rate: true,
-            })
-        }
+        Source::Camera { device } => add_camera(pipeline, device.as_deref()),
         Source::File(path) => add_file_source(pipeline, path),
         Source::App { video, audio } => add_app_source(pipeline, *video, *audio, fps),
     }
 }
 
+/// A V4L2 camera (`/dev/video0` by default), decoded (raw or MJPEG), with the default microphone.
+#[cfg(not(any(target_os = "android", target_os = "ios")))]
+fn add_camera(pipeline: &gst::Pipeline, device: Option<&Path>) -> Result<SourceOutputs> {
+    let path = device.unwrap_or(Path::new("/dev/video0"));
+    if !path.exists() {
+        return Err(Error::SourceUnavailable(format!(
+            "camera {} does not exist (is a V4L2 camera connected?)",
+            path.display()
+        )));
+    }
+    let cam = make("v4l2src", "src-camera")?;
+    cam.set_property("device", path.to_string_lossy().as_ref());
+    let decode = make("decodebin", "src-camera-decode")?;
+    let video = make("videoconvert", "src-video-entry")?;
+    let audio = microphone()?;
+    pipeline
+        .add_many([&cam, &decode, &video, &audio])
+        .map_err(link_err)?;
+    cam.link(&decode).map_err(link_err)?;
+    link_decoded_pads(&decode, Some(video.clone()), None);
+    Ok(SourceOutputs {
+        video,
+        audio,
+        app: None,
+        needs_pacing: false,
+        needs_rate: true,
+    })
+}
+
 /// The default microphone: PulseAudio when a server answers, else ALSA's default device.
+#[cfg(not(any(target_os = "android", target_os = "ios")))]
 fn microphone() -> Result<gst::Element> {
     let pulse = make("pulsesrc", "src-audio");
     if let Ok(p) = &pulse
@@ -115,6 +125,66 @@ fn microphone() -> Result<gst::Element> {
     }
     let _ = alsa.set_state(gst::State::Null);
     Ok(alsa)
+}
+
+/// The phone's camera and microphone through GStreamer's own capture elements. Apps normally push
+/// frames from their own capture (`Source::App`, what the Kotlin and Swift shells do); this source
+/// is for an app that lets GStreamer capture. The app must hold the camera and microphone
+/// permissions (and, on iOS, have configured its audio session).
+#[cfg(any(target_os = "android", target_os = "ios"))]
+mod phone {
+    /// Android: `android.hardware.Camera` (plugin `androidmedia`), camera index in `device`.
+    #[cfg(target_os = "android")]
+    pub const CAMERA: (&str, &str) = ("ahcsrc", "device");
+    /// Android: OpenSL ES capture (plugin `opensles`).
+    #[cfg(target_os = "android")]
+    pub const MICROPHONE: &str = "openslessrc";
+    /// iOS: AVFoundation capture (plugin `applemedia`), camera index in `device-index`.
+    #[cfg(target_os = "ios")]
+    pub const CAMERA: (&str, &str) = ("avfvideosrc", "device-index");
+    /// iOS: Core Audio capture (plugin `osxaudio`).
+    #[cfg(target_os = "ios")]
+    pub const MICROPHONE: &str = "osxaudiosrc";
+}
+
+/// The phone's camera (`device`: its index, e.g. `1` for the front camera of most phones; the
+/// platform's default camera when `None`) with its default microphone. Both capture elements give
+/// raw video and audio, so no decoder sits between them and the pipeline.
+#[cfg(any(target_os = "android", target_os = "ios"))]
+fn add_camera(pipeline: &gst::Pipeline, device: Option<&Path>) -> Result<SourceOutputs> {
+    let (factory, index_property) = phone::CAMERA;
+    let cam = make(factory, "src-camera")?;
+    if let Some(device) = device {
+        let index = camera_index(device)?;
+        cam.set_property_from_str(index_property, &index.to_string());
+    }
+    let video = make("videoconvert", "src-video-entry")?;
+    let audio = make(phone::MICROPHONE, "src-audio")?;
+    pipeline
+        .add_many([&cam, &video, &audio])
+        .map_err(link_err)?;
+    cam.link(&video).map_err(link_err)?;
+    Ok(SourceOutputs {
+        video,
+        audio,
+        app: None,
+        needs_pacing: false,
+        needs_rate: true,
+    })
+}
+
+/// A phone camera's index from `Source::Camera`'s `device` (`0`, `1`, ...).
+#[cfg(any(test, target_os = "android", target_os = "ios"))]
+fn camera_index(device: &Path) -> Result<u32> {
+    device
+        .to_str()
+        .and_then(|d| d.trim().parse::<u32>().ok())
+        .ok_or_else(|| {
+            Error::SourceUnavailable(format!(
+                "camera `{}`: on a phone the camera is chosen by its index (0, 1, ...)",
+                device.display()
+            ))
+        })
 }
 
 fn add_file_source(pipeline: &gst::Pipeline, path: &Path) -> Result<SourceOutputs> {
@@ -392,5 +462,20 @@ pub(crate) fn link_err(e: impl std::fmt::Debug) -> Error {
     Error::Pipeline {
         element: "pipeline".into(),
         message: format!("could not assemble the pipeline: {e:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_cameras_are_chosen_by_index() {
+        assert_eq!(camera_index(Path::new("0")).unwrap(), 0);
+        assert_eq!(camera_index(Path::new("1")).unwrap(), 1);
+        assert!(matches!(
+            camera_index(Path::new("/dev/video0")),
+            Err(Error::SourceUnavailable(_))
+        ));
     }
 }

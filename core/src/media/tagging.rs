@@ -154,7 +154,12 @@ impl StreamTagger {
         let mut bytes = map.to_vec();
         drop(map);
         for nal in nals {
-            bytes = sei::insert_into_au(&bytes, length_size, &nal);
+            match sei::insert_into_au(&bytes, length_size, &nal) {
+                Some(tagged) => bytes = tagged,
+                None => log::warn!(
+                    "an in-stream message does not fit this stream's {length_size}-byte NAL lengths"
+                ),
+            }
         }
         let mut tagged = gst::Buffer::from_mut_slice(bytes);
         let copied = buffer.copy_into(

@@ -1,6 +1,13 @@
 //! The adaptive bitrate at work: every 500 ms the uplink is sampled, the pure controller
 //! ([`crate::uplink::abr`]) decides, and its decisions are carried out on the live stream's
 //! encoder, its size and frame rate, and the feed (audio only).
+//!
+//! An encoder that cannot take a new bitrate while it runs (see
+//! [`crate::media::encoders::bitrate_control`]) follows by resolution rung instead: the live
+//! stream takes the highest rung, up to the controller's, whose bitrate fits the bitrate asked
+//! for. A rung change alters the caps and renegotiates the encoder, which then starts at that
+//! rung's bitrate when it has a bitrate property at all. The session says so once
+//! ([`SessionEvent::EncoderBitrateFixed`]).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -8,7 +15,8 @@ use std::time::{Duration, Instant};
 use gstreamer::prelude::*;
 
 use crate::config::{SessionConfig, StreamProfile};
-use crate::media::encoders::set_video_bitrate;
+use crate::events::{FixedBitrate, SessionEvent};
+use crate::media::encoders::{BitrateControl, set_video_bitrate};
 use crate::media::pipeline::{MediaPipeline, raw_video_caps};
 use crate::uplink::abr::{AbrConfig, AbrController, AbrDecision, AbrReason, AbrSample};
 use crate::uplink::supervisor::Uplink;
@@ -48,6 +56,10 @@ pub(super) struct Adaptation {
     max_fps: u32,
     keyframe_interval: Duration,
     last_keyframe_request: Instant,
+    /// The configured rung and bitrate: the top of the ladder.
+    top: (StreamProfile, u32),
+    /// True once the session said that the encoder cannot follow a bitrate.
+    told_fixed: bool,
 }
 
 impl Adaptation {
@@ -83,6 +95,8 @@ impl Adaptation {
             max_fps: config.fps,
             keyframe_interval: Duration::from_secs(config.keyframe_interval_secs.into()),
             last_keyframe_request: started,
+            top: (config.profile, rendition.video_kbps),
+            told_fixed: false,
         })
     }
 
@@ -91,9 +105,14 @@ impl Adaptation {
         self.rendition
     }
 
+    /// When the next sample of the uplink is due.
+    pub fn next_sample(&self) -> Instant {
+        self.next_sample
+    }
+
     /// Samples the uplink when a period has passed, applies the controller's decisions and
-    /// returns them (for events); nothing between samples.
-    pub fn tick(&mut self, media: &MediaPipeline, uplink: &Uplink) -> Vec<AbrDecision> {
+    /// returns the events that tell them; nothing between samples.
+    pub fn tick(&mut self, media: &MediaPipeline, uplink: &Uplink) -> Vec<SessionEvent> {
         let now = Instant::now();
         if now < self.next_sample {
             return Vec::new();
@@ -108,7 +127,10 @@ impl Adaptation {
         let sent = (bytes + self.last_unsent)
             .saturating_sub(self.last_bytes)
             .saturating_sub(unsent);
-        let in_socket = backlog_drain(unsent as usize, self.sent_kbps());
+        let in_socket = backlog_drain(
+            usize::try_from(unsent).unwrap_or(usize::MAX),
+            self.sent_kbps(),
+        );
         let sample = AbrSample {
             at: now.duration_since(self.started),
             bytes_accepted: sent,
@@ -119,10 +141,10 @@ impl Adaptation {
         (self.last_bytes, self.last_unsent) = (bytes, unsent);
         (self.last_failures, self.last_gops) = (failures, gops);
         let decisions = self.controller.step(sample);
-        self.apply(media, &decisions);
+        let events = self.apply(media, &decisions);
         uplink.set_pacing_kbps((f64::from(self.sent_kbps()) * PACING_HEADROOM).round() as u32);
         self.keep_keyframe_interval(media, now);
-        decisions
+        events
     }
 
     /// The live stream's bitrate now, audio included, kbit/s.
@@ -135,17 +157,47 @@ impl Adaptation {
         video + self.controller.audio_kbps()
     }
 
-    fn apply(&mut self, media: &MediaPipeline, decisions: &[AbrDecision]) {
+    /// Carries the decisions out and returns their events. With an encoder that cannot follow a
+    /// bitrate, the controller's bitrate picks the rung (and the controller's own rung changes
+    /// give way to it).
+    fn apply(&mut self, media: &MediaPipeline, decisions: &[AbrDecision]) -> Vec<SessionEvent> {
         let before = self.rendition;
+        let fixed = match media.live.bitrate {
+            BitrateControl::Live => None,
+            BitrateControl::Fixed(why) => Some(why),
+        };
+        let mut events = Vec::with_capacity(decisions.len() + 1);
+        // With a fixed-bitrate encoder: the reason of the last decision that moved the
+        // controller's bitrate or rung.
+        let mut follow = None;
         for decision in decisions {
-            match *decision {
-                AbrDecision::SetBitrate { kbps, .. } => {
+            match (*decision, fixed) {
+                (AbrDecision::SetBitrate { kbps, .. }, None) => {
                     self.rendition.video_kbps = kbps;
                     set_video_bitrate(media.encoder_kind, &media.live.encoder, kbps);
                 }
-                AbrDecision::SetRung { profile, .. } => self.rendition.profile = profile,
-                AbrDecision::SetFps { fps, .. } => self.rendition.fps = fps.min(self.max_fps),
-                AbrDecision::AudioOnly { on, reason } => {
+                (AbrDecision::SetBitrate { reason, .. }, Some(why)) => {
+                    if !self.told_fixed {
+                        self.told_fixed = true;
+                        log::warn!(
+                            "{} cannot change its bitrate while running ({why:?}): following the \
+                             uplink by resolution rung",
+                            media.encoder_kind
+                        );
+                        events.push(SessionEvent::EncoderBitrateFixed {
+                            encoder: media.encoder_kind.factory().to_string(),
+                            reason: why,
+                        });
+                    }
+                    follow = Some(reason);
+                }
+                (AbrDecision::SetRung { profile, .. }, None) => self.rendition.profile = profile,
+                (AbrDecision::SetRung { reason, .. }, Some(_)) => {
+                    follow = Some(reason);
+                    continue;
+                }
+                (AbrDecision::SetFps { fps, .. }, _) => self.rendition.fps = fps.min(self.max_fps),
+                (AbrDecision::AudioOnly { on, reason }, _) => {
                     // An outage is the reconnect's business: the send window already bounds
                     // what waits, and the new connection must start with audio and video.
                     if !matches!(reason, AbrReason::Outage | AbrReason::LinkBack) {
@@ -153,6 +205,32 @@ impl Adaptation {
                         media.feed.set_audio_only(on);
                     }
                 }
+            }
+            events.push(SessionEvent::Adapted(*decision));
+        }
+        if let (Some(reason), Some(why)) = (follow, fixed) {
+            let top = self.top;
+            let rung_kbps = |rung| fixed_rung_kbps(rung, top);
+            let rung = fitting_rung(
+                self.controller.kbps(),
+                self.controller.rung().profile,
+                rung_kbps,
+            );
+            if rung != self.rendition.profile {
+                self.rendition.profile = rung;
+                self.rendition.video_kbps = rung_kbps(rung);
+                if why == FixedBitrate::OnRenegotiation {
+                    // Kept by the encoder, and used when the new caps reconfigure it.
+                    set_video_bitrate(
+                        media.encoder_kind,
+                        &media.live.encoder,
+                        self.rendition.video_kbps,
+                    );
+                }
+                events.push(SessionEvent::Adapted(AbrDecision::SetRung {
+                    profile: rung,
+                    reason,
+                }));
             }
         }
         if let Some(measured_kbps) = decisions.iter().find_map(congestion_throughput) {
@@ -171,6 +249,7 @@ impl Adaptation {
                 raw_video_caps(self.rendition.profile.size(), self.rendition.fps),
             );
         }
+        events
     }
 
     /// The encoder counts its keyframe interval in frames of the configured rate; at a lower
@@ -183,6 +262,36 @@ impl Adaptation {
             media.feed.request_keyframe();
         }
     }
+}
+
+/// The bitrate (kbit/s) a fixed-bitrate encoder is given on `rung`: the configured one on the
+/// configured (top) rung, the rung's default below it (never more than the configured one).
+fn fixed_rung_kbps(rung: StreamProfile, (top, top_kbps): (StreamProfile, u32)) -> u32 {
+    if rung == top {
+        top_kbps
+    } else {
+        rung.default_video_kbps().min(top_kbps)
+    }
+}
+
+/// The rung for an encoder that cannot change its bitrate while running: the highest rung up to
+/// `ceiling` whose bitrate (`rung_kbps`) fits `kbps`, else the lowest.
+fn fitting_rung(
+    kbps: u32,
+    ceiling: StreamProfile,
+    rung_kbps: impl Fn(StreamProfile) -> u32,
+) -> StreamProfile {
+    let ladder = StreamProfile::LADDER;
+    let top = ladder
+        .iter()
+        .position(|&p| p == ceiling)
+        .unwrap_or(ladder.len() - 1);
+    ladder[..=top]
+        .iter()
+        .rev()
+        .copied()
+        .find(|&rung| rung_kbps(rung) <= kbps)
+        .unwrap_or(ladder[0])
 }
 
 /// The throughput measured by a decision taken for congestion, kbit/s.
@@ -216,6 +325,32 @@ mod tests {
         assert_eq!(backlog_drain(37_500, 300), Duration::from_secs(1));
         assert_eq!(backlog_drain(0, 300), Duration::ZERO);
         assert_eq!(backlog_drain(1, 0), Duration::MAX);
+    }
+
+    #[test]
+    fn a_fixed_bitrate_encoder_takes_the_rung_that_fits() {
+        let top = (StreamProfile::P720, 1800);
+        let fit = |kbps, ceiling| fitting_rung(kbps, ceiling, |r| fixed_rung_kbps(r, top));
+        assert_eq!(fit(1800, StreamProfile::P720), StreamProfile::P720);
+        assert_eq!(fit(1500, StreamProfile::P720), StreamProfile::P540);
+        assert_eq!(fit(1000, StreamProfile::P720), StreamProfile::P480);
+        assert_eq!(fit(700, StreamProfile::P720), StreamProfile::P360);
+        assert_eq!(fit(400, StreamProfile::P720), StreamProfile::P270);
+        // Below the lowest rung's bitrate the lowest rung is all there is.
+        assert_eq!(fit(150, StreamProfile::P720), StreamProfile::P270);
+        // Never above the controller's rung (its hysteresis holds a step up).
+        assert_eq!(fit(1800, StreamProfile::P480), StreamProfile::P480);
+
+        // A configured bitrate above the rung's default holds the top rung until it fits...
+        let top = (StreamProfile::P480, 1500);
+        let fit = |kbps| fitting_rung(kbps, StreamProfile::P480, |r| fixed_rung_kbps(r, top));
+        assert_eq!(fit(1500), StreamProfile::P480);
+        assert_eq!(fit(1200), StreamProfile::P360);
+        // ...and one below it caps every rung.
+        let low = (StreamProfile::P480, 500);
+        assert_eq!(fixed_rung_kbps(StreamProfile::P360, low), 500);
+        assert_eq!(fixed_rung_kbps(StreamProfile::P270, low), 350);
+        assert_eq!(fixed_rung_kbps(StreamProfile::P480, low), 500);
     }
 
     #[test]

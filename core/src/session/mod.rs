@@ -4,6 +4,7 @@ mod adaptation;
 mod pins;
 
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -26,8 +27,18 @@ use adaptation::{Adaptation, LiveRendition};
 
 /// How long a stop may take to drain before the pipeline is torn down anyway.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(8);
-/// How often the monitor thread wakes to check the bus and the sink.
-const POLL: Duration = Duration::from_millis(50);
+/// How often the session's figures are reported.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// What wakes the session thread: it sleeps until one of these comes or a timer is due.
+enum Wake {
+    /// End-of-stream, an error or a warning on the pipeline's bus.
+    Bus(gst::Message),
+    /// What the uplink reports.
+    Uplink(UplinkEvent),
+    /// The state changed (a stop asked for from another thread).
+    State,
+}
 
 /// One live stream. Create it with [`LiveSession::new`], subscribe, then [`LiveSession::start`].
 pub struct LiveSession {
@@ -43,6 +54,10 @@ struct Inner {
     status: Mutex<Status>,
     changed: Condvar,
     monitor: Mutex<Option<JoinHandle<()>>>,
+    /// Wakes the session thread.
+    wake: Sender<Wake>,
+    /// The session thread's end of `wake`, taken when it starts.
+    woken: Mutex<Option<Receiver<Wake>>>,
 }
 
 struct Status {
@@ -59,6 +74,7 @@ impl LiveSession {
         elements::init()?;
         config.validate()?;
         let media = pipeline::build(&config)?;
+        let (wake, woken) = channel();
         Ok(LiveSession {
             inner: Arc::new(Inner {
                 config,
@@ -75,6 +91,8 @@ impl LiveSession {
                 }),
                 changed: Condvar::new(),
                 monitor: Mutex::new(None),
+                wake,
+                woken: Mutex::new(Some(woken)),
             }),
         })
     }
@@ -108,11 +126,26 @@ impl LiveSession {
     pub fn start(&self) -> Result<()> {
         self.inner.transition(StateInput::Start, "start")?;
         self.inner.status().started = Some(Instant::now());
+        let woken = self
+            .inner
+            .woken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or(Error::InvalidState {
+                state: SessionState::Connecting,
+                action: "start",
+            })?;
+        self.inner.watch_bus();
+        let wake = self.inner.wake.clone();
         let uplink = Arc::new(
             Uplink::start(
                 self.inner.config.target.clone(),
                 self.inner.media.feed.clone(),
                 &self.inner.media.pipeline,
+                move |event| {
+                    let _ = wake.send(Wake::Uplink(event));
+                },
             )
             .map_err(|e| Error::io("cannot start the uplink thread", &e))?,
         );
@@ -120,7 +153,7 @@ impl LiveSession {
         let inner = self.inner.clone();
         let handle = std::thread::Builder::new()
             .name("fieldcast-monitor".into())
-            .spawn(move || inner.monitor(uplink))
+            .spawn(move || inner.monitor(uplink, woken))
             .map_err(|e| Error::io("cannot start the session thread", &e))?;
         *self.inner.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         if let Err(e) = self.inner.media.pipeline.set_state(gst::State::Playing) {
@@ -270,6 +303,7 @@ impl Inner {
             (from, to)
         };
         self.changed.notify_all();
+        let _ = self.wake.send(Wake::State);
         self.events.emit(SessionEvent::StateChanged { from, to });
         Ok(to)
     }
@@ -281,17 +315,61 @@ impl Inner {
         let _ = self.transition(StateInput::Fatal, "fail");
     }
 
-    /// The session thread: bus messages, uplink events, stats, drain timeout.
-    fn monitor(self: Arc<Self>, uplink: Arc<Uplink>) {
-        let bus = self.media.pipeline.bus().expect("a pipeline has a bus");
+    /// Hands the pipeline's end-of-stream, errors and warnings to the session thread as they are
+    /// posted; the rest of the bus is dropped (nothing else reads it).
+    fn watch_bus(&self) {
+        let Some(bus) = self.media.pipeline.bus() else {
+            return;
+        };
+        let wake = self.wake.clone();
+        bus.set_sync_handler(move |_, msg| {
+            if matches!(
+                msg.view(),
+                gst::MessageView::Eos(_)
+                    | gst::MessageView::Error(_)
+                    | gst::MessageView::Warning(_)
+            ) {
+                let _ = wake.send(Wake::Bus(msg.clone()));
+            }
+            gst::BusSyncReply::Drop
+        });
+        // What was posted before the watch (while the pipeline was built) is still queued.
+        while let Some(msg) = bus.pop() {
+            let _ = self.wake.send(Wake::Bus(msg));
+        }
+    }
+
+    /// The session thread: it sleeps until the bus, the uplink or a stop wakes it, or until the
+    /// adaptive bitrate's next sample, the next stats or the drain timeout is due.
+    fn monitor(self: Arc<Self>, uplink: Arc<Uplink>, woken: Receiver<Wake>) {
         let started = self.status().started.unwrap_or_else(Instant::now);
         let mut meter = StatsMeter::new(started, &self.config);
         let mut adaptation = Adaptation::new(&self.config, started);
         let (mut main_drained, mut uplink_drained) = (false, false);
+        let mut next_stats = started + STATS_EVERY;
+        let adapts =
+            |state: SessionState| matches!(state, SessionState::Live | SessionState::Reconnecting);
         loop {
-            if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(POLL.as_millis() as u64))
-            {
-                match msg.view() {
+            let (state, ending_since) = {
+                let s = self.status();
+                (s.state, s.ending_since)
+            };
+            if state.is_terminal() {
+                break;
+            }
+            let drain_deadline = ending_since.map(|t| t + DRAIN_TIMEOUT);
+            let due = [
+                adaptation
+                    .as_ref()
+                    .filter(|_| adapts(state))
+                    .map(Adaptation::next_sample),
+                drain_deadline,
+            ]
+            .into_iter()
+            .flatten()
+            .fold(next_stats, Instant::min);
+            match woken.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(Wake::Bus(msg)) => match msg.view() {
                     gst::MessageView::Eos(_) => main_drained = true,
                     gst::MessageView::Error(err) => {
                         self.record_final_stats(&mut meter, &uplink);
@@ -303,44 +381,46 @@ impl Inner {
                         w.error()
                     ),
                     _ => {}
-                }
-            }
-            while let Some(event) = uplink.poll() {
-                match event {
+                },
+                Ok(Wake::Uplink(event)) => match event {
                     UplinkEvent::Drained => uplink_drained = true,
                     UplinkEvent::Failed { .. } => {
                         self.record_final_stats(&mut meter, &uplink);
                         self.on_uplink(event);
                     }
                     _ => self.on_uplink(event),
-                }
+                },
+                Ok(Wake::State) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
             }
             if main_drained && uplink_drained {
                 self.record_final_stats(&mut meter, &uplink);
                 let _ = self.transition(StateInput::Drained, "finish");
+                continue;
             }
-            let (state, ending_since) = {
-                let s = self.status();
-                (s.state, s.ending_since)
-            };
+            let state = self.status().state;
             if state.is_terminal() {
-                break;
+                continue;
             }
+            let now = Instant::now();
             if let Some(adaptation) = adaptation
                 .as_mut()
-                .filter(|_| matches!(state, SessionState::Live | SessionState::Reconnecting))
+                .filter(|a| adapts(state) && now >= a.next_sample())
             {
-                for decision in adaptation.tick(&self.media, &uplink) {
-                    log::info!("adaptive bitrate: {decision:?}");
-                    self.events.emit(SessionEvent::Adapted(decision));
+                for event in adaptation.tick(&self.media, &uplink) {
+                    log::info!("adaptive bitrate: {event:?}");
+                    self.events.emit(event);
                 }
                 meter.rendition = adaptation.rendition();
             }
-            if let Some(stats) = meter.tick(&self.media, uplink.bytes_sent(), false) {
-                self.status().stats = stats;
-                self.events.emit(SessionEvent::Stats(stats));
+            if now >= next_stats {
+                next_stats = now + STATS_EVERY;
+                if let Some(stats) = meter.tick(&self.media, uplink.bytes_sent(), false) {
+                    self.status().stats = stats;
+                    self.events.emit(SessionEvent::Stats(stats));
+                }
             }
-            if ending_since.is_some_and(|t| t.elapsed() > DRAIN_TIMEOUT) {
+            if drain_deadline.is_some_and(|d| now >= d) {
                 log::warn!("end-of-stream did not drain in {DRAIN_TIMEOUT:?}; stopping anyway");
                 self.record_final_stats(&mut meter, &uplink);
                 let _ = self.transition(StateInput::Drained, "finish");

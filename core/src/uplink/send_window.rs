@@ -124,7 +124,7 @@ impl<T> SendWindow<T> {
     }
 
     /// Adds a packet without ever blocking. Video that cannot start a GOP after a drop is dropped
-    /// itself (and the keyframe asked for again when it is [`KEYFRAME_RETRY`] late); when the
+    /// itself (and the keyframe asked for again when it is `KEYFRAME_RETRY` late); when the
     /// window then spans more than the capacity, the oldest GOPs of video go.
     pub fn push(&mut self, packet: Packet<T>) -> PushResult {
         let mut result = PushResult::default();
@@ -224,7 +224,7 @@ impl<T> SendWindow<T> {
 
     /// Prepares the window for a connection that is about to take media: it must start decodable,
     /// with audio and video in step, and close to now. It starts at the oldest waiting keyframe
-    /// at most [`START_BACKLOG`] behind the newest media (else at the newest keyframe): a backlog
+    /// at most `START_BACKLOG` (1 s) behind the newest media (else at the newest keyframe): a backlog
     /// built while connecting would otherwise stay as latency on a link with no capacity to spare.
     /// Video before that keyframe goes, with the audio before it (all but the one audio frame
     /// that overlaps the keyframe). Without a
@@ -249,7 +249,7 @@ impl<T> SendWindow<T> {
     }
 
     /// Drops video before the keyframe a connection starts at (the oldest one at most
-    /// [`START_BACKLOG`] behind the newest media, else the newest) and the audio before it but the
+    /// `START_BACKLOG` (1 s) behind the newest media, else the newest) and the audio before it but the
     /// frame that overlaps it; returns the number of video packets dropped.
     fn align_to_start_keyframe(&mut self) -> usize {
         let newest = self.queue.iter().map(|p| p.pts).max().unwrap_or_default();

@@ -197,6 +197,7 @@ mod sys {
 }
 
 /// Inodes of the established sockets in a /proc/net/tcp table whose remote port is `port`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn established_to(table: &str, port: u16) -> Vec<u64> {
     const ESTABLISHED: &str = "01";
     table
@@ -214,6 +215,7 @@ fn established_to(table: &str, port: u16) -> Vec<u64> {
 }
 
 /// The inode of a `socket:[N]` descriptor link.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn socket_inode(link: &str) -> Option<u64> {
     link.strip_prefix("socket:[")?
         .strip_suffix(']')?
@@ -221,7 +223,7 @@ fn socket_inode(link: &str) -> Option<u64> {
         .ok()
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests {
     use super::*;
 

@@ -3,7 +3,6 @@
 //! successful connection a failure is final (the app asked to go live to an unusable ingest).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -48,7 +47,6 @@ pub(crate) enum UplinkEvent {
 /// Handle of the uplink thread.
 pub(crate) struct Uplink {
     shared: Arc<Shared>,
-    events: Mutex<Receiver<UplinkEvent>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -69,11 +67,13 @@ struct Shared {
 }
 
 impl Uplink {
-    /// Starts the uplink thread for `target`, reading from `feed`.
+    /// Starts the uplink thread for `target`, reading from `feed`; `on_event` hears what it
+    /// reports, on the uplink's thread.
     pub fn start(
         target: IngestTarget,
         feed: Arc<Feed>,
         main: &gst::Pipeline,
+        on_event: impl Fn(UplinkEvent) + Send + 'static,
     ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             feed,
@@ -85,26 +85,15 @@ impl Uplink {
             pacing_kbps: AtomicU32::new(0),
             failures: AtomicU64::new(0),
         });
-        let (tx, rx) = channel();
         let worker = shared.clone();
         let main = main.downgrade();
         let thread = std::thread::Builder::new()
             .name("fieldcast-uplink".into())
-            .spawn(move || run(&worker, &target, &main, &tx))?;
+            .spawn(move || run(&worker, &target, &main, &on_event))?;
         Ok(Uplink {
             shared,
-            events: Mutex::new(rx),
             thread: Mutex::new(Some(thread)),
         })
-    }
-
-    /// The next event, if any (never blocks).
-    pub fn poll(&self) -> Option<UplinkEvent> {
-        self.events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .try_recv()
-            .ok()
     }
 
     /// Bytes written to the ingest over all connections.
@@ -172,7 +161,7 @@ fn run(
     shared: &Shared,
     target: &IngestTarget,
     main: &gst::glib::WeakRef<gst::Pipeline>,
-    events: &Sender<UplinkEvent>,
+    events: &dyn Fn(UplinkEvent),
 ) {
     let started = Instant::now();
     let mut reconnector = Reconnector::new(ReconnectPolicy::default());
@@ -180,7 +169,7 @@ fn run(
     loop {
         let Some((video_caps, audio_caps)) = wait_for_caps(shared) else {
             if !shared.stop.load(Ordering::Acquire) {
-                let _ = events.send(UplinkEvent::Drained);
+                events(UplinkEvent::Drained);
             }
             return;
         };
@@ -188,7 +177,7 @@ fn run(
         let connection = match Connection::open(target, &video_caps, &audio_caps, &main) {
             Ok(c) => c,
             Err(e) => {
-                let _ = events.send(UplinkEvent::Failed {
+                events(UplinkEvent::Failed {
                     reason: e.to_string(),
                     rejected: false,
                 });
@@ -222,7 +211,7 @@ fn run(
         let reason = match end {
             End::Stopped => return,
             End::Drained => {
-                let _ = events.send(UplinkEvent::Drained);
+                events(UplinkEvent::Drained);
                 return;
             }
             End::Failed(reason) => reason,
@@ -230,13 +219,13 @@ fn run(
         let kind = classify(&reason);
         if !ever_connected || kind == FailureKind::Rejected {
             let rejected = kind == FailureKind::Rejected;
-            let _ = events.send(UplinkEvent::Failed { reason, rejected });
+            events(UplinkEvent::Failed { reason, rejected });
             return;
         }
         let jitter = rand::random::<f64>();
         match reconnector.on_failure(started.elapsed(), kind, jitter) {
             ReconnectDecision::GiveUp { reason } => {
-                let _ = events.send(UplinkEvent::Failed {
+                events(UplinkEvent::Failed {
                     reason,
                     rejected: true,
                 });
@@ -245,7 +234,7 @@ fn run(
             decision => {
                 // The app hears of the loss once; failed attempts to come back are only logged.
                 if was_connected {
-                    let _ = events.send(UplinkEvent::Lost(reason));
+                    events(UplinkEvent::Lost(reason));
                 } else {
                     log::info!("reconnect attempt failed: {reason}");
                 }
@@ -257,7 +246,7 @@ fn run(
             }
         }
         if shared.feed.lock().ended {
-            let _ = events.send(UplinkEvent::Drained);
+            events(UplinkEvent::Drained);
             return;
         }
     }
@@ -286,7 +275,7 @@ fn pump(
     shared: &Shared,
     target: &IngestTarget,
     connection: &Connection,
-    events: &Sender<UplinkEvent>,
+    events: &dyn Fn(UplinkEvent),
     reconnector: &mut Reconnector,
     ever_connected: &mut bool,
     started: Instant,
@@ -334,7 +323,7 @@ fn pump(
                 connected = true;
                 *ever_connected = true;
                 reconnector.on_connected(started.elapsed());
-                let _ = events.send(UplinkEvent::Connected);
+                events(UplinkEvent::Connected);
             }
             let waiting = !shared.feed.lock().window.is_empty() || !connection.is_drained();
             let stall_limit = if ready {
