@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Where the CPU goes: samples `fieldcast live` and ffmpeg with perf while each pushes the same
+# noisy clip (made by bench/pixels_bench.py) to a local ingest with the same x264 settings, and
+# prints the CPU seconds per shared object and the top symbols of each.
+#
+#   scripts/perf-breakdown.sh [480p|720p] [veryfast|ultrafast]
+#
+# Needs perf (Debian linux-perf), ffmpeg, nginx + libnginx-mod-rtmp and target/release/fieldcast.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PROFILE=${1:-480p}
+PRESET=${2:-veryfast}
+SECS=12
+case "$PROFILE" in
+  480p) SIZE=854x480; KBPS=1000 ;;
+  720p) SIZE=1280x720; KBPS=2500 ;;
+  *) echo "profile must be 480p or 720p" >&2; exit 2 ;;
+esac
+for tool in perf ffmpeg; do
+  command -v "$tool" >/dev/null || { echo "perf-breakdown: $tool is missing (make deps)" >&2; exit 2; }
+done
+FIELDCAST=target/release/fieldcast
+[ -x "$FIELDCAST" ] || { echo "perf-breakdown: build $FIELDCAST first (make build)" >&2; exit 2; }
+CLIP=target/bench/clips/noise-$SIZE-${SECS}s.y4m
+if [ ! -s "$CLIP" ]; then
+  python3 - "$PROFILE" "$SECS" <<'EOF'
+import sys
+from pathlib import Path
+sys.path.insert(0, "bench")
+import pixels_bench as p
+clip = next(c for c in p.CLIPS if c.profile == sys.argv[1])
+p.make_clip(clip, clip.path(Path("target/bench/clips"), float(sys.argv[2])), float(sys.argv[2]))
+EOF
+fi
+OUT=target/bench/perf
+mkdir -p "$OUT"
+INGEST_LOG=$OUT/ingest.log
+"$FIELDCAST" ingest --key perf >"$INGEST_LOG" 2>&1 &
+INGEST=$!
+trap 'kill -INT $INGEST 2>/dev/null; wait $INGEST 2>/dev/null || true' EXIT
+URL=""
+for _ in $(seq 100); do
+  URL=$(grep -o 'rtmp://[^ ]*' "$INGEST_LOG" | head -1 || true)
+  [ -n "$URL" ] && break
+  sleep 0.1
+done
+[ -n "$URL" ] || { echo "perf-breakdown: the ingest printed no URL" >&2; cat "$INGEST_LOG" >&2; exit 1; }
+BASE=${URL%/*}
+
+sample() { # name, command...
+  local name=$1; shift
+  set +o pipefail # the reports are cut with head
+  perf record -q -e cpu-clock -F 499 -o "$OUT/$name.data" -- "$@" >"$OUT/$name.log" 2>&1
+  local samples
+  samples=$(perf report -i "$OUT/$name.data" --stdio --sort dso -n -q 2>/dev/null \
+    | awk '{s += $2} END {print s}')
+  echo "== $name, $PROFILE $PRESET: $samples samples at 499 Hz = $(awk -v s="$samples" 'BEGIN {printf "%.2f", s / 499}') CPU s"
+  echo "-- CPU s by shared object"
+  perf report -i "$OUT/$name.data" --stdio --sort dso -n -q 2>/dev/null \
+    | awk '{printf "  %7.3f s  %6s  %s\n", $2 / 499, $1, $3}' | head -14
+  echo "-- top symbols (% of its samples)"
+  perf report -i "$OUT/$name.data" --stdio --sort dso,sym -q 2>/dev/null | head -25
+  set -o pipefail
+}
+
+sample fieldcast "$FIELDCAST" live --ingest "$BASE/perf-fieldcast" --source "file:$CLIP" \
+  --profile "$PROFILE" --video-kbps "$KBPS" --encoder x264 --x264-preset "$PRESET" --no-abr --quiet
+sample ffmpeg ffmpeg -hide_banner -nostdin -nostats -loglevel warning -re -i "$CLIP" \
+  -f lavfi -i anullsrc=r=44100:cl=mono -map 0:v -map 1:a -shortest \
+  -c:v libx264 -preset "$PRESET" -tune zerolatency -g 60 -bf 0 \
+  -b:v ${KBPS}k -maxrate ${KBPS}k -bufsize $((KBPS * 600 / 1000))k -pix_fmt yuv420p \
+  -c:a aac -b:a 64k -ac 1 -ar 44100 -f flv -flvflags no_duration_filesize "$BASE/perf-ffmpeg"
