@@ -5,6 +5,7 @@
 //! push frames from their own capture (`Source::App`): the bindings offer only that, the test
 //! pattern and a file, and the Kotlin and Swift shells pump Camera2 / AVFoundation frames.
 
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -187,40 +188,56 @@ fn camera_index(device: &Path) -> Result<u32> {
         })
 }
 
+/// The first bytes of a YUV4MPEG2 file (raw pictures).
+const Y4M_MAGIC: &[u8; 10] = b"YUV4MPEG2 ";
+/// How much a raw (y4m) file is read at a time. decodebin's typefind reads 4 KiB at a time,
+/// which costs little for compressed media but thousands of buffers a second for raw pictures
+/// (a 480p30 y4m file is 18 MB a second).
+const RAW_FILE_BLOCK: u32 = 1 << 20;
+
+/// True when the file at `path` is a YUV4MPEG2 stream.
+fn is_y4m(path: &Path) -> bool {
+    let mut head = [0u8; Y4M_MAGIC.len()];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == Y4M_MAGIC)
+}
+
+/// A media file played in real time: raw y4m pictures through y4mdec in large reads, anything
+/// else through decodebin. A file without sound gets silence.
 fn add_file_source(pipeline: &gst::Pipeline, path: &Path) -> Result<SourceOutputs> {
     let src = make("filesrc", "src-file")?;
     src.set_property("location", path.to_string_lossy().as_ref());
-    let decode = make("decodebin", "src-file-decode")?;
     let video = make("videoconvert", "src-video-entry")?;
     let audio = make("audioconvert", "src-audio-entry")?;
     pipeline
-        .add_many([&src, &decode, &video, &audio])
+        .add_many([&src, &video, &audio])
         .map_err(link_err)?;
-    src.link(&decode).map_err(link_err)?;
-    link_decoded_pads(&decode, Some(video.clone()), Some(audio.clone()));
-    // A file without sound still gets an audio track: silence, so players see H.264 + AAC.
-    let pipeline_weak = pipeline.downgrade();
-    let audio_entry = audio.clone();
-    let video_entry = video.clone();
-    decode.connect_no_more_pads(move |_| {
-        let Some(pipeline) = pipeline_weak.upgrade() else {
-            return;
-        };
-        let sink = audio_entry
-            .static_pad("sink")
-            .expect("audioconvert has a sink pad");
-        if sink.is_linked() {
-            return;
-        }
-        let Ok(silence) = make("audiotestsrc", "src-file-silence") else {
-            return;
-        };
-        silence.set_property_from_str("wave", "silence");
-        if pipeline.add(&silence).is_ok() && silence.link(&audio_entry).is_ok() {
-            let _ = silence.sync_state_with_parent();
-            end_with_video(&video_entry, &silence);
-        }
-    });
+    if is_y4m(path) {
+        src.set_property("blocksize", RAW_FILE_BLOCK);
+        let decode = make("y4mdec", "src-file-y4m")?;
+        pipeline.add(&decode).map_err(link_err)?;
+        gst::Element::link_many([&src, &decode, &video]).map_err(link_err)?;
+        add_silence(pipeline, &audio, &video)?;
+    } else {
+        let decode = make("decodebin", "src-file-decode")?;
+        pipeline.add(&decode).map_err(link_err)?;
+        src.link(&decode).map_err(link_err)?;
+        link_decoded_pads(&decode, Some(video.clone()), Some(audio.clone()));
+        let pipeline_weak = pipeline.downgrade();
+        let (audio_entry, video_entry) = (audio.clone(), video.clone());
+        decode.connect_no_more_pads(move |_| {
+            let sink = audio_entry
+                .static_pad("sink")
+                .expect("audioconvert has a sink pad");
+            if let Some(pipeline) = pipeline_weak.upgrade()
+                && !sink.is_linked()
+                && let Err(e) = add_silence(&pipeline, &audio_entry, &video_entry)
+            {
+                log::warn!("no silence for a file without sound: {e}");
+            }
+        });
+    }
     Ok(SourceOutputs {
         video,
         audio,
@@ -228,6 +245,22 @@ fn add_file_source(pipeline: &gst::Pipeline, path: &Path) -> Result<SourceOutput
         needs_pacing: true,
         needs_rate: true,
     })
+}
+
+/// Feeds silence into `audio_entry` for a file without sound, so players see H.264 + AAC, and
+/// ends it with the video passing `video_entry`.
+fn add_silence(
+    pipeline: &gst::Pipeline,
+    audio_entry: &gst::Element,
+    video_entry: &gst::Element,
+) -> Result<()> {
+    let silence = make("audiotestsrc", "src-file-silence")?;
+    silence.set_property_from_str("wave", "silence");
+    pipeline.add(&silence).map_err(link_err)?;
+    silence.link(audio_entry).map_err(link_err)?;
+    let _ = silence.sync_state_with_parent();
+    end_with_video(video_entry, &silence);
+    Ok(())
 }
 
 /// Ends the generated `silence` when the video passing `video` ends, so the file's end ends the session.
