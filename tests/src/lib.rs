@@ -104,6 +104,26 @@ pub fn assert_frame_count(frames: u64, duration_secs: f64, fps: f64, tolerance: 
     );
 }
 
+/// A recording starts at the first frame its connection carried: stream time zero when the
+/// connection took the stream's first keyframe, a later keyframe when connecting took longer
+/// (the connection then starts at the newest one, or at one asked for). At most one GOP of the
+/// session's 2 s keyframe interval, plus a frame.
+pub const RECORDING_START_MAX_MS: u64 = 2_034;
+
+/// Where stream time zero falls in a recording, from a message sent for stream time `sent_ms`
+/// and first carried by the recorded frame at `seen_ms`: the stream time of the recording's first
+/// frame. Asserts that it is a start the uplink can make (see [`RECORDING_START_MAX_MS`]) and
+/// prints it, so that the other messages can be checked against the same time line.
+pub fn recording_start_ms(sent_ms: u64, seen_ms: u64) -> u64 {
+    let start = sent_ms.saturating_sub(seen_ms);
+    assert!(
+        seen_ms <= sent_ms + 34 && start <= RECORDING_START_MAX_MS,
+        "a message sent for {sent_ms} ms was first carried at {seen_ms} ms of the recording"
+    );
+    eprintln!("the recording starts at stream time {start} ms");
+    start
+}
+
 /// Decodes frame `index` of a file and returns its mean (R, G, B).
 pub fn mean_rgb(path: &Path, index: u64) -> (f64, f64, f64) {
     let out = Command::new("ffmpeg")
