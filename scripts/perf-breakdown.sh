@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where the CPU goes: samples `fieldcast live` and ffmpeg with perf while each pushes the same
 # noisy clip (made by bench/pixels_bench.py) to a local ingest with the same x264 settings, and
-# prints the CPU seconds per shared object and the top symbols of each.
+# prints the CPU seconds per shared object and per thread, and the top symbols of each.
 #
 #   scripts/perf-breakdown.sh [480p|720p] [veryfast|ultrafast]
 #
@@ -16,8 +16,9 @@ case "$PROFILE" in
   720p) SIZE=1280x720; KBPS=2500 ;;
   *) echo "profile must be 480p or 720p" >&2; exit 2 ;;
 esac
-for tool in perf ffmpeg; do
-  command -v "$tool" >/dev/null || { echo "perf-breakdown: $tool is missing (make deps)" >&2; exit 2; }
+for need in perf:linux-perf ffmpeg:ffmpeg; do
+  command -v "${need%%:*}" >/dev/null ||
+    { echo "perf-breakdown: ${need%%:*} is missing: apt-get install ${need#*:}" >&2; exit 2; }
 done
 FIELDCAST=target/release/fieldcast
 [ -x "$FIELDCAST" ] || { echo "perf-breakdown: build $FIELDCAST first (make build)" >&2; exit 2; }
@@ -57,6 +58,9 @@ sample() { # name, command...
   echo "== $name, $PROFILE $PRESET: $samples samples at 499 Hz = $(awk -v s="$samples" 'BEGIN {printf "%.2f", s / 499}') CPU s"
   echo "-- CPU s by shared object"
   perf report -i "$OUT/$name.data" --stdio --sort dso -n -q 2>/dev/null \
+    | awk '{printf "  %7.3f s  %6s  %s\n", $2 / 499, $1, $3}' | head -14
+  echo "-- CPU s by thread"
+  perf report -i "$OUT/$name.data" --stdio --sort comm -n -q 2>/dev/null \
     | awk '{printf "  %7.3f s  %6s  %s\n", $2 / 499, $1, $3}' | head -14
   echo "-- top symbols (% of its samples)"
   perf report -i "$OUT/$name.data" --stdio --sort dso,sym -q 2>/dev/null | head -25
