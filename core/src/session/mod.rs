@@ -415,7 +415,7 @@ impl Inner {
             }
             if now >= next_stats {
                 next_stats = now + STATS_EVERY;
-                if let Some(stats) = meter.tick(&self.media, uplink.bytes_sent(), false) {
+                if let Some(stats) = meter.tick(&self.media, uplink.bytes_sent()) {
                     self.status().stats = stats;
                     self.events.emit(SessionEvent::Stats(stats));
                 }
@@ -462,7 +462,7 @@ impl Inner {
 
     /// Stores the figures up to now, before a terminal state wakes the waiters.
     fn record_final_stats(&self, meter: &mut StatsMeter, uplink: &Uplink) {
-        if let Some(stats) = meter.tick(&self.media, uplink.bytes_sent(), true) {
+        if let Some(stats) = meter.tick(&self.media, uplink.bytes_sent()) {
             self.status().stats = stats;
         }
     }
@@ -498,12 +498,12 @@ impl StatsMeter {
         }
     }
 
-    /// Returns stats once a second has passed since the previous ones, or at once with `force`
-    /// (the final figures when the session ends).
-    fn tick(&mut self, media: &MediaPipeline, bytes_sent: u64, force: bool) -> Option<LiveStats> {
+    /// The stats since the previous ones (the session thread asks each [`STATS_EVERY`], and once
+    /// more for the final figures); `None` when no time has passed.
+    fn tick(&mut self, media: &MediaPipeline, bytes_sent: u64) -> Option<LiveStats> {
         let now = Instant::now();
         let secs = now.duration_since(self.last).as_secs_f64();
-        if secs < 1.0 && !(force && secs > 0.0) {
+        if secs <= 0.0 {
             return None;
         }
         let c = &media.counters;
