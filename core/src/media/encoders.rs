@@ -143,6 +143,26 @@ pub struct EncoderFamily {
     pub no_reordering: &'static [Setting],
 }
 
+/// Apple VideoToolbox's hardware encoder; `vtenc_h264` takes the same settings.
+const VTENC_HW: EncoderFamily = EncoderFamily {
+    name: "vtenc-hw",
+    matches: |f| f == "vtenc_h264_hw",
+    hardware: true,
+    bitrate: Some(BitrateProperty {
+        name: "bitrate",
+        unit: BitrateUnit::KilobitsPerSecond,
+        live: LiveChange::Always,
+    }),
+    keyframe_interval: Some(KeyframeProperty {
+        name: "max-keyframe-interval",
+        unit: KeyframeUnit::Frames,
+    }),
+    rate_control: &[],
+    low_latency: &[],
+    realtime: &[("realtime", "true")],
+    no_reordering: &[("allow-frame-reordering", "false")],
+};
+
 /// The known H.264 encoder families, hardware first in the order [`EncoderPreference::Auto`]
 /// tries them (its software order is its own, see the module's documentation). Property names, units and live behaviour were checked against each element's
 /// source in GStreamer 1.22 and later; where versions differ, both names are listed (a setting
@@ -175,43 +195,13 @@ pub static FAMILIES: [EncoderFamily; 9] = [
     // Apple VideoToolbox, hardware only (applemedia, vtenc.c). "bitrate" is kbit/s and reaches
     // the running compression session (set at once in 1.22, before the next frame later), though
     // its spec is not flagged. "max-keyframe-interval" counts frames.
-    EncoderFamily {
-        name: "vtenc-hw",
-        matches: |f| f == "vtenc_h264_hw",
-        hardware: true,
-        bitrate: Some(BitrateProperty {
-            name: "bitrate",
-            unit: BitrateUnit::KilobitsPerSecond,
-            live: LiveChange::Always,
-        }),
-        keyframe_interval: Some(KeyframeProperty {
-            name: "max-keyframe-interval",
-            unit: KeyframeUnit::Frames,
-        }),
-        rate_control: &[],
-        low_latency: &[],
-        realtime: &[("realtime", "true")],
-        no_reordering: &[("allow-frame-reordering", "false")],
-    },
+    VTENC_HW,
     // Apple VideoToolbox, hardware when there is one, else Apple's own software encoder: still
-    // preferred to openh264 on Apple devices. Same element class as vtenc_h264_hw.
+    // preferred to openh264 on Apple devices. Same element and settings as vtenc_h264_hw.
     EncoderFamily {
         name: "vtenc",
         matches: |f| f == "vtenc_h264",
-        hardware: true,
-        bitrate: Some(BitrateProperty {
-            name: "bitrate",
-            unit: BitrateUnit::KilobitsPerSecond,
-            live: LiveChange::Always,
-        }),
-        keyframe_interval: Some(KeyframeProperty {
-            name: "max-keyframe-interval",
-            unit: KeyframeUnit::Frames,
-        }),
-        rate_control: &[],
-        low_latency: &[],
-        realtime: &[("realtime", "true")],
-        no_reordering: &[("allow-frame-reordering", "false")],
+        ..VTENC_HW
     },
     // VA-API (va, gstvah264enc.c): vah264enc, vah264lpenc (low power) and va<device>h264[lp]enc
     // for further GPUs; not the older gstreamer-vaapi's vaapih264enc. "bitrate" is kbit/s, flagged
