@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FIELDCAST := target/release/fieldcast
 
-.PHONY: deps build bindings demo test check-phones test-kotlin test-swift bench bench-push bench-pixels bench-network fmt lint clean
+.PHONY: deps build bindings demo test check-phones test-kotlin test-swift bench bench-push bench-pixels bench-wakeups bench-network fmt lint clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -48,6 +48,13 @@ bench: build
 	$(CARGO) run --release -q -p fieldcast-tests --bin commerce_bench
 	$(MAKE) --no-print-directory bench-push
 	$(MAKE) --no-print-directory bench-pixels
+	$(MAKE) --no-print-directory bench-wakeups
+
+# Context switches per second of a live session's threads (BASELINE=path/to/fieldcast adds an
+# earlier build, measured the same way in the same run).
+BASELINE ?=
+bench-wakeups: build
+	python3 bench/wakeups_bench.py --fieldcast $(FIELDCAST) $(if $(BASELINE),--baseline $(BASELINE))
 
 # The same noisy clip pushed by fieldcast, ffmpeg and gst-launch with the same x264 settings, at
 # veryfast and ultrafast: the CPU around the encoder. Where it goes: scripts/perf-breakdown.sh.

@@ -9,6 +9,8 @@ packages=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   nginx libnginx-mod-rtmp ffmpeg srt-tools time python3
   iproute2 nftables
+  # the TLS front of the rtmps:// tests
+  stunnel4
   # the phone check (scripts/phone-check.sh): C of SQLite and ring compiled for Android's CPUs
   clang llvm libc6-dev-arm64-cross libc6-dev-armel-cross
   chromium chromium-driver

@@ -24,8 +24,8 @@ val minSdkVersion = 26
 /** The GStreamer plugins the core's graphs use, linked into libgstreamer_android.so. */
 val gstreamerPlugins = listOf(
     "coreelements", "app", "videoconvertscale", "videorate", "videotestsrc", "audioconvert",
-    "audioresample", "audiotestsrc", "playback", "typefindfunctions", "isomp4", "multifile", "flv",
-    "rtmp2", "mpegtsmux", "mpegtsdemux", "srt", "videoparsersbad", "audioparsers", "androidmedia",
+    "audioresample", "audiotestsrc", "playback", "typefindfunctions", "isomp4", "multifile",
+    "mpegtsmux", "mpegtsdemux", "srt", "videoparsersbad", "audioparsers", "androidmedia",
     "openh264", "voaacenc",
 )
 

@@ -15,6 +15,58 @@ pub enum IngestFailure {
     Rejected,
 }
 
+/// What made an ingest connection fail (`IngestFailure` says when). Only `Rejected` is final
+/// while live; the session retries every other cause by itself once the stream has been on air.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum IngestCause {
+    /// Nothing accepts connections at the address (connection refused).
+    Refused,
+    /// The host could not be reached: its name does not resolve, there is no route, or it did not
+    /// answer in time.
+    Unreachable,
+    /// TLS (`rtmps://`): the server's certificate is not valid for the host name in the URL.
+    TlsNameMismatch,
+    /// TLS (`rtmps://`): the server's certificate does not chain to a trusted CA (an unknown or
+    /// private CA: give it to the session in `SessionConfig`'s `ingest_ca_pem`, `ingestCaPem`).
+    TlsUnknownIssuer,
+    /// TLS (`rtmps://`): the server's certificate has expired or is not valid yet.
+    TlsExpired,
+    /// TLS (`rtmps://`): any other TLS failure (protocol, alert, bad certificate).
+    TlsOther,
+    /// The server did not complete the RTMP handshake, or answered with bytes that are not RTMP.
+    Handshake,
+    /// The server refused the stream key or the credentials.
+    Rejected,
+    /// The server still holds an earlier publish of the same stream; it frees it by itself.
+    AlreadyPublishing,
+    /// The connection broke after it was set up (reset or closed by the peer).
+    Broken,
+    /// No byte reached the ingest for too long while media waited.
+    Stalled,
+    /// Anything else the network reported.
+    Other,
+}
+
+impl From<core::IngestCause> for IngestCause {
+    fn from(cause: core::IngestCause) -> Self {
+        use core::TlsFailure;
+        match cause {
+            core::IngestCause::Refused => IngestCause::Refused,
+            core::IngestCause::Unreachable => IngestCause::Unreachable,
+            core::IngestCause::Tls(TlsFailure::NameMismatch) => IngestCause::TlsNameMismatch,
+            core::IngestCause::Tls(TlsFailure::UnknownIssuer) => IngestCause::TlsUnknownIssuer,
+            core::IngestCause::Tls(TlsFailure::Expired) => IngestCause::TlsExpired,
+            core::IngestCause::Tls(TlsFailure::Other) => IngestCause::TlsOther,
+            core::IngestCause::Handshake => IngestCause::Handshake,
+            core::IngestCause::Rejected => IngestCause::Rejected,
+            core::IngestCause::AlreadyPublishing => IngestCause::AlreadyPublishing,
+            core::IngestCause::Broken => IngestCause::Broken,
+            core::IngestCause::Stalled => IngestCause::Stalled,
+            core::IngestCause::Other => IngestCause::Other,
+        }
+    }
+}
+
 /// Why a commerce call was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum CommerceFailure {
@@ -87,10 +139,12 @@ pub enum FieldCastError {
     /// The camera, microphone or file cannot be opened.
     #[error("{detail}")]
     SourceUnavailable { detail: String },
-    /// The ingest could not be reached, the connection broke, or the key was rejected.
+    /// The ingest could not be reached, the connection broke, or the key was rejected: `failure`
+    /// says when, `cause` what (`ingestCause` in Kotlin, where `cause` is `Throwable`'s).
     #[error("{detail}")]
     Ingest {
         failure: IngestFailure,
+        cause: IngestCause,
         detail: String,
     },
     /// The media pipeline or the recording failed.
@@ -141,16 +195,19 @@ impl From<core::Error> for FieldCastError {
                 }
             }
             core::Error::SourceUnavailable(_) => FieldCastError::SourceUnavailable { detail },
-            core::Error::IngestUnreachable { .. } => FieldCastError::Ingest {
+            core::Error::IngestUnreachable { cause, .. } => FieldCastError::Ingest {
                 failure: IngestFailure::Unreachable,
+                cause: cause.into(),
                 detail,
             },
-            core::Error::IngestDisconnected { .. } => FieldCastError::Ingest {
+            core::Error::IngestDisconnected { cause, .. } => FieldCastError::Ingest {
                 failure: IngestFailure::Disconnected,
+                cause: cause.into(),
                 detail,
             },
-            core::Error::IngestRejected { .. } => FieldCastError::Ingest {
+            core::Error::IngestRejected { cause, .. } => FieldCastError::Ingest {
                 failure: IngestFailure::Rejected,
+                cause: cause.into(),
                 detail,
             },
             core::Error::InvalidFrame(_) => FieldCastError::InvalidFrame { detail },
@@ -224,5 +281,112 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for FieldCastError {
 pub(crate) fn thread_error(err: std::io::Error) -> FieldCastError {
     FieldCastError::Media {
         detail: format!("cannot start a FieldCast thread: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const URL: &str = "rtmps://ingest.example:443/live/…";
+
+    #[test]
+    fn every_ingest_cause_crosses_with_its_tls_failure() {
+        use fieldcast_core::TlsFailure;
+        let pairs = [
+            (core::IngestCause::Refused, IngestCause::Refused),
+            (core::IngestCause::Unreachable, IngestCause::Unreachable),
+            (
+                core::IngestCause::Tls(TlsFailure::NameMismatch),
+                IngestCause::TlsNameMismatch,
+            ),
+            (
+                core::IngestCause::Tls(TlsFailure::UnknownIssuer),
+                IngestCause::TlsUnknownIssuer,
+            ),
+            (
+                core::IngestCause::Tls(TlsFailure::Expired),
+                IngestCause::TlsExpired,
+            ),
+            (
+                core::IngestCause::Tls(TlsFailure::Other),
+                IngestCause::TlsOther,
+            ),
+            (core::IngestCause::Handshake, IngestCause::Handshake),
+            (core::IngestCause::Rejected, IngestCause::Rejected),
+            (
+                core::IngestCause::AlreadyPublishing,
+                IngestCause::AlreadyPublishing,
+            ),
+            (core::IngestCause::Broken, IngestCause::Broken),
+            (core::IngestCause::Stalled, IngestCause::Stalled),
+            (core::IngestCause::Other, IngestCause::Other),
+        ];
+        for (cause, expected) in pairs {
+            assert_eq!(IngestCause::from(cause), expected, "{cause:?}");
+        }
+    }
+
+    #[test]
+    fn ingest_errors_carry_when_and_what() {
+        let unreachable = core::Error::IngestUnreachable {
+            url: URL.into(),
+            cause: core::IngestCause::Tls(core::TlsFailure::UnknownIssuer),
+            reason: "certificate signed by an unknown authority".into(),
+        };
+        let detail = unreachable.to_string();
+        assert_eq!(
+            FieldCastError::from(unreachable),
+            FieldCastError::Ingest {
+                failure: IngestFailure::Unreachable,
+                cause: IngestCause::TlsUnknownIssuer,
+                detail,
+            }
+        );
+
+        let disconnected = core::Error::IngestDisconnected {
+            url: URL.into(),
+            cause: core::IngestCause::Stalled,
+            reason: "no byte sent for 5 s".into(),
+        };
+        assert!(matches!(
+            FieldCastError::from(disconnected),
+            FieldCastError::Ingest {
+                failure: IngestFailure::Disconnected,
+                cause: IngestCause::Stalled,
+                ..
+            }
+        ));
+
+        let rejected = core::Error::IngestRejected {
+            url: URL.into(),
+            cause: core::IngestCause::Rejected,
+            reason: "NetStream.Publish.BadName".into(),
+        };
+        match FieldCastError::from(rejected) {
+            FieldCastError::Ingest {
+                failure: IngestFailure::Rejected,
+                cause: IngestCause::Rejected,
+                detail,
+            } => {
+                assert!(detail.contains("NetStream.Publish.BadName"), "{detail}");
+                assert!(detail.contains(URL), "{detail}");
+            }
+            other => panic!("expected a rejected ingest, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_core_errors_keep_their_variant() {
+        assert!(matches!(
+            FieldCastError::from(core::Error::InvalidConfig("fps 0".into())),
+            FieldCastError::InvalidConfig { .. }
+        ));
+        assert!(matches!(
+            FieldCastError::from(core::Error::UnsupportedScheme {
+                scheme: "http".into()
+            }),
+            FieldCastError::InvalidUrl { .. }
+        ));
     }
 }

@@ -15,7 +15,9 @@ mod sync;
 mod types;
 
 pub use commerce::{NewSale, OutboxCounts, Pin, Product, Sale, Store};
-pub use error::{CommerceFailure, FieldCastError, IngestFailure, StorageFailure, SyncFailure};
+pub use error::{
+    CommerceFailure, FieldCastError, IngestCause, IngestFailure, StorageFailure, SyncFailure,
+};
 pub use session::{LiveSession, SessionListener, Subscription};
 pub use sync::{
     PauseReason, QueueItem, QueueState, SyncConfig, SyncEngine, SyncEvent, SyncListener,

@@ -213,6 +213,10 @@ pub struct SessionConfig {
     /// The bitrate, size and frame rate follow the uplink.
     #[uniffi(default = true)]
     pub adaptive_bitrate: bool,
+    /// Extra CA certificates (one or more, PEM) trusted for an `rtmps://` ingest besides the
+    /// system's roots, for an ingest behind a private CA; null trusts the system's roots only.
+    #[uniffi(default)]
+    pub ingest_ca_pem: Option<String>,
 }
 
 impl TryFrom<SessionConfig> for core::SessionConfig {
@@ -241,6 +245,9 @@ impl TryFrom<SessionConfig> for core::SessionConfig {
         }
         if let Some(dir) = c.record_dir {
             builder = builder.record_to(dir);
+        }
+        if let Some(pem) = c.ingest_ca_pem {
+            builder = builder.ingest_ca_pem(pem);
         }
         Ok(builder.build()?)
     }
@@ -461,6 +468,89 @@ impl From<core::SessionEvent> for SessionEvent {
                     on_renegotiation: reason == core::FixedBitrate::OnRenegotiation,
                 },
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{IngestCause, IngestFailure};
+
+    /// A test-pattern session to `url` with every optional field left null.
+    fn config(url: &str) -> SessionConfig {
+        SessionConfig {
+            ingest_url: url.into(),
+            source: MediaSource::TestPattern,
+            profile: None,
+            video_kbps: None,
+            audio_kbps: None,
+            fps: None,
+            keyframe_interval_secs: None,
+            encoder: None,
+            record_dir: None,
+            adaptive_bitrate: true,
+            ingest_ca_pem: None,
+        }
+    }
+
+    /// PEM-shaped text: the configuration carries it as given, the session parses it.
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn the_ingest_ca_reaches_the_core_config() {
+        let none = core::SessionConfig::try_from(config("rtmps://ingest.example/live/k")).unwrap();
+        assert_eq!(none.ingest_ca_pem, None);
+
+        let with_ca = SessionConfig {
+            ingest_ca_pem: Some(PEM.into()),
+            ..config("rtmps://ingest.example/live/k")
+        };
+        let core_config = core::SessionConfig::try_from(with_ca).unwrap();
+        assert_eq!(core_config.ingest_ca_pem.as_deref(), Some(PEM));
+    }
+
+    #[test]
+    fn null_fields_take_the_core_defaults() {
+        let c = core::SessionConfig::try_from(config("rtmp://127.0.0.1/live/k")).unwrap();
+        let defaults = core::SessionConfig::builder("rtmp://127.0.0.1/live/k")
+            .build()
+            .unwrap();
+        assert_eq!(
+            (c.profile, c.video_kbps, c.audio_kbps, c.fps, c.adaptive),
+            (
+                defaults.profile,
+                defaults.video_kbps,
+                defaults.audio_kbps,
+                defaults.fps,
+                defaults.adaptive
+            )
+        );
+        let bad = SessionConfig {
+            fps: Some(0),
+            ..config("rtmp://127.0.0.1/live/k")
+        };
+        assert!(matches!(
+            core::SessionConfig::try_from(bad),
+            Err(FieldCastError::InvalidConfig { .. })
+        ));
+    }
+
+    #[test]
+    fn an_error_event_carries_the_ingest_cause() {
+        let event = core::SessionEvent::Error(core::Error::IngestDisconnected {
+            url: "rtmp://127.0.0.1/live/…".into(),
+            cause: core::IngestCause::Broken,
+            reason: "connection reset by peer".into(),
+        });
+        match SessionEvent::from(event) {
+            SessionEvent::Failure {
+                error: FieldCastError::Ingest { failure, cause, .. },
+            } => assert_eq!(
+                (failure, cause),
+                (IngestFailure::Disconnected, IngestCause::Broken)
+            ),
+            other => panic!("expected an ingest failure, got {other:?}"),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `fieldcast products`, `fieldcast sell` and `fieldcast queue`: the local catalog, sales taken
 //! offline, and the outbox that syncs them to the platform.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -35,8 +36,8 @@ impl StoreArgs {
     }
 }
 
-/// The platform to sync with.
-#[derive(Args, Debug, Clone)]
+/// The platform to sync with. Its `Debug` does not show the token.
+#[derive(Args, Clone)]
 pub struct PlatformArgs {
     /// Platform API root, e.g. http://127.0.0.1:8080 (see `fieldcast sandbox`).
     #[arg(long, env = "FIELDCAST_PLATFORM")]
@@ -44,6 +45,15 @@ pub struct PlatformArgs {
     /// Bearer token for the platform.
     #[arg(long, env = "FIELDCAST_TOKEN", default_value = "sandbox-token")]
     pub token: String,
+}
+
+impl fmt::Debug for PlatformArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlatformArgs")
+            .field("platform", &self.platform)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 impl PlatformArgs {

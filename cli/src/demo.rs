@@ -37,9 +37,8 @@ pub async fn run(secs: u64) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     println!(
-        "sandbox: API {} (token {}), ingest {}",
+        "sandbox: API {}, ingest {}",
         sandbox.base_url(),
-        sandbox.token(),
         sandbox.ingest_url().unwrap_or_default()
     );
 
@@ -91,10 +90,6 @@ pub async fn run(secs: u64) -> Result<(), String> {
     let live = platform
         .create_live_session("Oranges from the hill")
         .await?;
-    println!(
-        "live session {}: publishing to {}",
-        live.id, live.publish_url
-    );
     let replay_dir = work.path().join("replay");
     let config = SessionConfig::builder(&live.publish_url)
         .source(Source::Test)
@@ -102,6 +97,11 @@ pub async fn run(secs: u64) -> Result<(), String> {
         .record_to(&replay_dir)
         .build()
         .map_err(|e| e.to_string())?;
+    println!(
+        "live session {}: publishing to {}",
+        live.id,
+        config.target.redacted()
+    );
     let session = Arc::new(LiveSession::new(config).map_err(|e| e.to_string())?);
     session.link_commerce(Pins::new(store.clone()), &live.id);
     let mut events = session.subscribe();

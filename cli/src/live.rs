@@ -1,24 +1,31 @@
 //! `fieldcast live`: one session with a live status line, Ctrl-C and `--duration` stop it cleanly.
 
+use std::fmt;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
 
 use crate::event_json;
+use fieldcast_core::uplink::target::redact_url;
 use fieldcast_core::{
     EncoderPreference, LiveSession, LiveStats, SessionConfig, SessionEvent, SessionState, Source,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::broadcast::error::RecvError;
 
-/// Options of `fieldcast live`.
-#[derive(Args, Debug, Clone)]
+/// Options of `fieldcast live`. Its `Debug` shows the ingest URL without its stream key.
+#[derive(Args, Clone)]
 pub struct LiveArgs {
-    /// Ingest URL: rtmp://host[:port]/app/key, rtmps://..., or srt://host:port.
+    /// Ingest URL: rtmp://host[:port]/app/key, rtmps://..., or srt://host:port. Printed and
+    /// logged without its stream key.
     #[arg(long)]
     pub ingest: String,
+    /// Also trust the certificate authorities in this PEM file for an rtmps:// ingest, besides
+    /// the system's roots (an ingest behind a private CA).
+    #[arg(long, value_name = "FILE")]
+    pub ingest_ca: Option<PathBuf>,
     /// test, camera, camera:/dev/videoN, or file:PATH.
     #[arg(long, default_value = "test")]
     pub source: String,
@@ -58,6 +65,40 @@ pub struct LiveArgs {
     /// object per line on stdout, stamped with `wall_ms`; the status line is off.
     #[arg(long)]
     pub json_events: bool,
+}
+
+impl fmt::Debug for LiveArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveArgs")
+            .field("ingest", &redact_url(&self.ingest))
+            .field("ingest_ca", &self.ingest_ca)
+            .field("source", &self.source)
+            .field("profile", &self.profile)
+            .field("video_kbps", &self.video_kbps)
+            .field("fps", &self.fps)
+            .field("encoder", &self.encoder)
+            .field("x264_preset", &self.x264_preset)
+            .field("record", &self.record)
+            .field("duration", &self.duration)
+            .field("latency_stamp", &self.latency_stamp)
+            .field("quiet", &self.quiet)
+            .field("no_abr", &self.no_abr)
+            .field("json_events", &self.json_events)
+            .finish()
+    }
+}
+
+/// Reads `--ingest-ca`: a PEM file with at least one certificate.
+fn read_ingest_ca(path: &Path) -> Result<String, String> {
+    let pem = std::fs::read_to_string(path)
+        .map_err(|e| format!("--ingest-ca: cannot read {}: {e}", path.display()))?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!(
+            "--ingest-ca: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(pem)
 }
 
 /// Parses `--source`.
@@ -114,6 +155,9 @@ pub fn config(args: &LiveArgs) -> Result<SessionConfig, String> {
     if let Some(dir) = &args.record {
         builder = builder.record_to(dir);
     }
+    if let Some(path) = &args.ingest_ca {
+        builder = builder.ingest_ca_pem(read_ingest_ca(path)?);
+    }
     builder.build().map_err(|e| e.to_string())
 }
 
@@ -124,7 +168,7 @@ pub async fn run(args: LiveArgs) -> Result<(), String> {
     let status = StatusLine::new(args.quiet || args.json_events);
     status.note(&format!(
         "going live to {} ({} via {})",
-        args.ingest,
+        session.config().target.redacted(),
         session.config().profile.name(),
         session.encoder().factory()
     ));

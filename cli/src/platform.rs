@@ -1,5 +1,6 @@
 //! The few platform calls the command makes itself: live sessions and reading back sales.
 
+use fieldcast_core::uplink::target::redact_url;
 use serde_json::Value;
 
 /// A live session created on the platform.
@@ -61,7 +62,7 @@ impl Platform {
                 id: id.to_string(),
                 publish_url: url.to_string(),
             }),
-            _ => Err(format!("unexpected live session: {body}")),
+            _ => Err(format!("unexpected live session: {}", without_key(body))),
         }
     }
 
@@ -87,4 +88,15 @@ impl Platform {
             .cloned()
             .ok_or_else(|| format!("unexpected sales list: {body}"))
     }
+}
+
+/// A live session's JSON for messages: its stream key masked and its publish URL redacted.
+fn without_key(mut body: Value) -> Value {
+    if let Some(url) = body.get("publish_url").and_then(Value::as_str) {
+        body["publish_url"] = redact_url(url).into();
+    }
+    if body.get("stream_key").is_some() {
+        body["stream_key"] = "***".into();
+    }
+    body
 }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::frame::{PixelFormat, check_dimensions};
-use crate::uplink::target::IngestTarget;
+use crate::uplink::target::{IngestTarget, RawIngestUrl};
 
 /// One rung of the resolution ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -230,6 +230,7 @@ pub struct RecordConfig {
 
 /// Everything a live session needs; build it with [`SessionConfig::builder`]. Not a literal
 /// outside this crate: some fields exist only with a cargo feature (`latency_stamp` with `qa`).
+/// Its `Debug` shows the ingest URL redacted (see [`IngestTarget::redacted`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SessionConfig {
@@ -256,15 +257,19 @@ pub struct SessionConfig {
     /// Adapt the live stream's bitrate, size and frame rate to the uplink (on by default);
     /// off keeps `video_kbps`, `profile` and `fps` fixed.
     pub adaptive: bool,
+    /// Extra certificate authorities (PEM) trusted for an `rtmps://` ingest, besides the
+    /// system's roots: for an ingest with a private CA, and for tests.
+    pub ingest_ca_pem: Option<String>,
     /// Paint every frame's capture time into it for the latency probe (test source only; QA).
     #[cfg(feature = "qa")]
     pub latency_stamp: bool,
 }
 
-/// Builder for [`SessionConfig`], with the defaults of the ladder.
+/// Builder for [`SessionConfig`], with the defaults of the ladder. Its `Debug` shows the ingest
+/// URL redacted.
 #[derive(Debug, Clone)]
 pub struct SessionConfigBuilder {
-    ingest: String,
+    ingest: RawIngestUrl,
     source: Source,
     profile: StreamProfile,
     video_kbps: Option<u32>,
@@ -275,6 +280,7 @@ pub struct SessionConfigBuilder {
     x264_preset: X264Preset,
     record: Option<RecordConfig>,
     adaptive: bool,
+    ingest_ca_pem: Option<String>,
     #[cfg(feature = "qa")]
     latency_stamp: bool,
 }
@@ -283,7 +289,7 @@ impl SessionConfig {
     /// Starts a configuration publishing to `ingest_url` from the test source at 480p30.
     pub fn builder(ingest_url: impl Into<String>) -> SessionConfigBuilder {
         SessionConfigBuilder {
-            ingest: ingest_url.into(),
+            ingest: RawIngestUrl(ingest_url.into()),
             source: Source::Test,
             profile: StreamProfile::P480,
             video_kbps: None,
@@ -294,6 +300,7 @@ impl SessionConfig {
             x264_preset: X264Preset::default(),
             adaptive: true,
             record: None,
+            ingest_ca_pem: None,
             #[cfg(feature = "qa")]
             latency_stamp: false,
         }
@@ -350,6 +357,13 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Trusts the certificate authorities in `pem` (one or more PEM certificates) for an
+    /// `rtmps://` ingest, besides the system's roots: an ingest behind a private CA, or a test.
+    pub fn ingest_ca_pem(mut self, pem: impl Into<String>) -> Self {
+        self.ingest_ca_pem = Some(pem.into());
+        self
+    }
+
     /// Turns the adaptive bitrate on (the default) or off. Off, the live stream keeps the
     /// configured bitrate, size and frame rate whatever the uplink does.
     pub fn adaptive_bitrate(mut self, on: bool) -> Self {
@@ -367,7 +381,7 @@ impl SessionConfigBuilder {
 
     /// Validates and returns the configuration.
     pub fn build(self) -> Result<SessionConfig> {
-        let target = IngestTarget::parse(&self.ingest)?;
+        let target = IngestTarget::parse(&self.ingest.0)?;
         let config = SessionConfig {
             target,
             video_kbps: self.video_kbps.unwrap_or(self.profile.default_video_kbps()),
@@ -380,6 +394,7 @@ impl SessionConfigBuilder {
             x264_preset: self.x264_preset,
             record: self.record,
             adaptive: self.adaptive,
+            ingest_ca_pem: self.ingest_ca_pem,
             #[cfg(feature = "qa")]
             latency_stamp: self.latency_stamp,
         };

@@ -13,7 +13,8 @@ pub enum Error {
     /// The session configuration is inconsistent or out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
-    /// The ingest URL could not be parsed or lacks a part the protocol needs.
+    /// The ingest URL could not be parsed or lacks a part the protocol needs. `url` is redacted
+    /// as far as it can be read (no stream key; see [`crate::uplink::target::redact_url`]).
     #[error("invalid ingest URL `{url}`: {reason}")]
     InvalidUrl { url: String, reason: String },
     /// The ingest URL uses a protocol FieldCast does not publish to.
@@ -46,15 +47,28 @@ pub enum Error {
     /// The chosen capture source (camera, microphone, file) cannot be opened.
     #[error("source unavailable: {0}")]
     SourceUnavailable(String),
-    /// The ingest server could not be reached or refused the connection.
+    /// The ingest server could not be reached or refused the connection. `url` is redacted
+    /// (no stream key); `cause` says what failed.
     #[error("cannot reach ingest {url}: {reason}")]
-    IngestUnreachable { url: String, reason: String },
+    IngestUnreachable {
+        url: String,
+        cause: IngestCause,
+        reason: String,
+    },
     /// The connection to the ingest broke while live (the session reconnects by itself).
     #[error("lost the connection to ingest {url}: {reason}")]
-    IngestDisconnected { url: String, reason: String },
+    IngestDisconnected {
+        url: String,
+        cause: IngestCause,
+        reason: String,
+    },
     /// The ingest refused the stream for good (authentication, stream key): not retried.
     #[error("ingest {url} rejected the stream: {reason} (check the stream key and credentials)")]
-    IngestRejected { url: String, reason: String },
+    IngestRejected {
+        url: String,
+        cause: IngestCause,
+        reason: String,
+    },
     /// An app-pushed frame or audio buffer was rejected; the session goes on.
     #[error("rejected media: {0}")]
     InvalidFrame(#[from] FrameError),
@@ -76,6 +90,45 @@ pub enum Error {
     /// A file or directory operation failed.
     #[error("{context}: {message}")]
     Io { context: String, message: String },
+}
+
+/// Why a connection to the ingest failed. Only [`IngestCause::Rejected`] is final while live;
+/// every other cause is retried with backoff once the stream has been on air.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestCause {
+    /// Nothing accepts connections at the address (connection refused).
+    Refused,
+    /// The host could not be reached: its name does not resolve, there is no route, or it did
+    /// not answer in time.
+    Unreachable,
+    /// The TLS session of an `rtmps://` ingest could not be set up.
+    Tls(TlsFailure),
+    /// The server did not complete the RTMP handshake, or answered with bytes that are not RTMP.
+    Handshake,
+    /// The server refused the stream key or the credentials.
+    Rejected,
+    /// The server still holds an earlier publish of the same stream; it frees it by itself.
+    AlreadyPublishing,
+    /// The connection broke after it was set up (reset or closed by the peer).
+    Broken,
+    /// No byte reached the ingest for too long while media waited.
+    Stalled,
+    /// Anything else the network sink reported.
+    Other,
+}
+
+/// Why a TLS session with the ingest failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// The server's certificate is not valid for the host name in the URL.
+    NameMismatch,
+    /// The server's certificate does not chain to a trusted root (an unknown or private CA; add
+    /// it with `SessionConfigBuilder::ingest_ca_pem`).
+    UnknownIssuer,
+    /// The server's certificate has expired or is not valid yet.
+    Expired,
+    /// Any other TLS failure (protocol, alert, bad certificate).
+    Other,
 }
 
 impl Error {

@@ -43,7 +43,7 @@ pub use config::{
     StreamProfile, X264Preset,
 };
 pub use delivery::Delivery;
-pub use error::{Error, Result};
+pub use error::{Error, IngestCause, Result, TlsFailure};
 pub use events::{FixedBitrate, LiveStats, SessionEvent, SessionState};
 pub use frame::{FrameError, PixelFormat, Plane, VideoFrame, packed_planes};
 pub use media::sources::PushOutcome;

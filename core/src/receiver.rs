@@ -145,7 +145,8 @@ pub fn play_frames(
     deliver(&frames, &mut samples, &mut on_frame);
     match end {
         PlayEnd::Failed(reason) if samples.latencies.is_empty() => Err(Error::IngestUnreachable {
-            url: url.to_string(),
+            url: player.redacted.clone(),
+            cause: crate::uplink::reconnect::classify(&reason),
             reason,
         }),
         _ => Ok(samples.report()),
@@ -178,7 +179,7 @@ pub fn follow_frames(
         plays += 1;
         plays_with_frames += u32::from(samples.frames() > before);
         if let Some(why) = end.interruption() {
-            log::debug!("probe: play {plays} of {url} ended: {why}");
+            log::debug!("probe: play {plays} of {} ended: {why}", player.redacted);
             last_interruption = Some(why);
         }
         std::thread::sleep(RETRY_PAUSE.min(deadline.saturating_duration_since(Instant::now())));
@@ -208,6 +209,8 @@ struct Player {
     source: &'static str,
     property: &'static str,
     location: String,
+    /// The URL without its stream key, for messages.
+    redacted: String,
     demux: &'static str,
 }
 
@@ -215,17 +218,21 @@ impl Player {
     /// Parses `url` and checks that every element a play needs is installed.
     fn new(url: &str) -> Result<Self> {
         init()?;
-        let player = match IngestTarget::parse(url)? {
+        let target = IngestTarget::parse(url)?;
+        let redacted = target.redacted();
+        let player = match target {
             IngestTarget::Rtmp { url, .. } => Player {
                 source: "rtmp2src",
                 property: "location",
                 location: url,
+                redacted,
                 demux: "flvdemux",
             },
             IngestTarget::Srt { uri } => Player {
                 source: "srtsrc",
                 property: "uri",
                 location: uri,
+                redacted,
                 demux: "tsdemux",
             },
         };
@@ -322,6 +329,15 @@ pub struct StreamMessage {
     pub json: String,
 }
 
+/// A location for messages: an `rtmp[s]://` URL without its stream key, a file path as it is.
+fn shown_location(location: &str) -> String {
+    if location.contains("://") {
+        crate::uplink::target::redact_url(location)
+    } else {
+        location.to_string()
+    }
+}
+
 /// Reads every FieldCast SEI message from an FLV stream: a file (e.g. what the ingest recorded)
 /// or an `rtmp://` URL played for at most `limit`. Messages repeated on keyframes appear once per
 /// carrying frame.
@@ -387,7 +403,7 @@ pub fn read_stream_messages(location: &str, limit: Duration) -> Result<Vec<Strea
     if let PlayEnd::Failed(reason) = play(&pipeline, Instant::now() + limit, || {}) {
         return Err(Error::Pipeline {
             element: "sei-reader".into(),
-            message: format!("cannot read {location}: {reason}"),
+            message: format!("cannot read {}: {reason}", shown_location(location)),
         });
     }
     let messages = std::mem::take(&mut found.lock().unwrap_or_else(|p| p.into_inner()).1);

@@ -1,9 +1,12 @@
 //! A local nginx-rtmp ingest on a free loopback port, from a config written to its own temp dir.
 
-use std::io::Read;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The nginx binary and the RTMP module Debian installs.
@@ -47,19 +50,28 @@ pub struct LocalIngest {
     port: u16,
     dir: tempfile::TempDir,
     recordings: PathBuf,
+    key_check: Option<KeyCheck>,
 }
 
 impl LocalIngest {
     /// Starts nginx-rtmp on a free loopback port with application `live`, recording every
     /// published stream to `<dir>/<stream key>.flv` so what arrived can be read back.
     pub fn start() -> Result<Self, IngestError> {
-        Self::launch(free_port()?, None, None)
+        Self::launch(free_port()?, None, None, None)
+    }
+
+    /// Like [`LocalIngest::start`], and accepts only `accepted_key`: nginx asks a small HTTP
+    /// endpoint (`on_publish`) about every publish, which answers `200 OK` for that key and
+    /// `403 Forbidden` for any other, and nginx then closes the publisher's connection.
+    pub fn start_with_key_check(accepted_key: &str) -> Result<Self, IngestError> {
+        let check = KeyCheck::start(accepted_key)?;
+        Self::launch(free_port()?, None, None, Some(check))
     }
 
     /// Starts nginx-rtmp on a given loopback port, recording into `recordings` (created if
     /// missing), e.g. to restart a crashed ingest on the port its publishers already know.
     pub fn start_at(port: u16, recordings: &Path) -> Result<Self, IngestError> {
-        Self::launch(port, Some(recordings.to_path_buf()), None)
+        Self::launch(port, Some(recordings.to_path_buf()), None, None)
     }
 
     /// Like [`LocalIngest::start_at`], and also writes HLS for viewers and notifies the sandbox of
@@ -69,13 +81,14 @@ impl LocalIngest {
         recordings: &Path,
         viewers: &ViewerOutput,
     ) -> Result<Self, IngestError> {
-        Self::launch(port, Some(recordings.to_path_buf()), Some(viewers))
+        Self::launch(port, Some(recordings.to_path_buf()), Some(viewers), None)
     }
 
     fn launch(
         port: u16,
         recordings: Option<PathBuf>,
         viewers: Option<&ViewerOutput>,
+        key_check: Option<KeyCheck>,
     ) -> Result<Self, IngestError> {
         for (path, what) in [(NGINX, "nginx"), (RTMP_MODULE, "the nginx RTMP module")] {
             if !Path::new(path).exists() {
@@ -91,7 +104,17 @@ impl LocalIngest {
             std::fs::create_dir_all(&viewers.hls_dir)?;
         }
         let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, config(dir.path(), &recordings, port, viewers))?;
+        let on_publish = key_check.as_ref().map(KeyCheck::url);
+        std::fs::write(
+            &conf,
+            config(
+                dir.path(),
+                &recordings,
+                port,
+                viewers,
+                on_publish.as_deref(),
+            ),
+        )?;
         let child = Command::new(NGINX)
             .arg("-p")
             .arg(dir.path())
@@ -108,6 +131,7 @@ impl LocalIngest {
             port,
             dir,
             recordings,
+            key_check,
         };
         ingest.wait_listening()?;
         Ok(ingest)
@@ -152,6 +176,15 @@ impl LocalIngest {
     /// Where nginx records the stream published under `key`.
     pub fn recording(&self, key: &str) -> PathBuf {
         self.recordings.join(format!("{key}.flv"))
+    }
+
+    /// The stream keys nginx asked the key check about, in order (empty without one; see
+    /// [`LocalIngest::start_with_key_check`]).
+    pub fn checked_keys(&self) -> Vec<String> {
+        self.key_check
+            .as_ref()
+            .map(|c| c.asked.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .unwrap_or_default()
     }
 
     /// nginx's error log, for diagnostics.
@@ -222,7 +255,13 @@ fn viewer_directives(viewers: &ViewerOutput) -> String {
     )
 }
 
-fn config(dir: &Path, recordings: &Path, port: u16, viewers: Option<&ViewerOutput>) -> String {
+fn config(
+    dir: &Path,
+    recordings: &Path,
+    port: u16,
+    viewers: Option<&ViewerOutput>,
+    on_publish: Option<&str>,
+) -> String {
     format!(
         r#"load_module {RTMP_MODULE};
 daemon off;
@@ -241,14 +280,17 @@ rtmp {{
             drop_idle_publisher 10s;
             record all;
             record_path "{recordings}";
-            record_unique off;{viewers}
+            record_unique off;{viewers}{on_publish}
         }}
     }}
 }}
 "#,
         dir = dir.display(),
         recordings = recordings.display(),
-        viewers = viewers.map(viewer_directives).unwrap_or_default()
+        viewers = viewers.map(viewer_directives).unwrap_or_default(),
+        on_publish = on_publish
+            .map(|url| format!("\n            on_publish {url};"))
+            .unwrap_or_default()
     )
 }
 
@@ -266,4 +308,142 @@ pub fn terminate(child: &mut std::process::Child, grace: Duration) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The HTTP endpoint nginx-rtmp's `on_publish` asks before it accepts a publish: `200 OK` for the
+/// accepted stream key, `403 Forbidden` for any other. Stopped when dropped.
+struct KeyCheck {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    asked: Arc<Mutex<Vec<String>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl KeyCheck {
+    fn start(accepted_key: &str) -> std::io::Result<KeyCheck> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let accepted = accepted_key.to_string();
+        let thread = {
+            let (stop, asked) = (stop.clone(), asked.clone());
+            std::thread::Builder::new()
+                .name("ingest-key-check".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        match listener.accept() {
+                            Ok((stream, _)) => answer_key_check(stream, &accepted, &asked),
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            Err(e) => log::warn!("key check: {e}"),
+                        }
+                    }
+                })?
+        };
+        Ok(KeyCheck {
+            port,
+            stop,
+            asked,
+            thread: Some(thread),
+        })
+    }
+
+    /// The URL for nginx's `on_publish`.
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/publish", self.port)
+    }
+}
+
+impl Drop for KeyCheck {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Reads one notification (nginx POSTs a form with `name=<stream key>`) and answers it.
+fn answer_key_check(mut stream: TcpStream, accepted: &str, asked: &Mutex<Vec<String>>) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Until the end of the headers and the body they announce, or the peer stops sending.
+    while !request_complete(&request) {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&request);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let query = text
+        .lines()
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|target| target.split_once('?'))
+        .map_or("", |(_, query)| query);
+    let name = [body, query]
+        .iter()
+        .flat_map(|form| form.split('&'))
+        .find_map(|pair| pair.strip_prefix("name="))
+        .map(percent_decode)
+        .unwrap_or_default();
+    let status = if name == accepted {
+        "200 OK"
+    } else {
+        "403 Forbidden"
+    };
+    asked.lock().unwrap_or_else(|p| p.into_inner()).push(name);
+    let _ = write!(
+        stream,
+        "HTTP/1.0 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+}
+
+/// True once `request` holds the headers and as much body as their `Content-Length` says.
+fn request_complete(request: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(request);
+    let Some((headers, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    let length = headers
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    body.len() >= length
+}
+
+/// Decodes a form value: `+` is a space, `%XX` a byte.
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod relay;
+pub mod tls_front;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -263,4 +264,172 @@ pub fn packets(path: &Path) -> Vec<Packet> {
             })
         })
         .collect()
+}
+
+/// How long an [`FfmpegListener`] may take to start listening.
+const LISTENER_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An RTMP server made of ffmpeg's own RTMP listener, as a second ingest beside nginx-rtmp:
+/// `ffmpeg -listen 1 -i rtmp://127.0.0.1:PORT/live/KEY -c copy -f flv OUT` on a free loopback
+/// port, which copies what one publisher sends into an FLV file without re-encoding it. Stopped
+/// (SIGTERM by its PID, then SIGKILL) when dropped.
+///
+/// How ffmpeg 5.1's listener behaves:
+/// - It serves exactly one connection and then exits. Any TCP connection counts: a bare
+///   connect-and-close (a port probe) makes it exit with status 1 and `Unable to read handshake`.
+///   So it is only ever waited for by looking for its listening socket in `/proc/net/tcp`.
+/// - It accepts any application and stream key; a different one is only logged at `-v verbose`
+///   (`App field don't match up`, `Unexpected stream …, expecting …`).
+/// - It reads what arrives with libavformat's FLV demuxer, probing the first packets for the
+///   streams (`onMetaData` is optional: a publisher without it is received alike), and starts
+///   writing the output once it has found them. What the FLV demuxer or muxer complains about
+///   lands in its stderr, kept at `-v warning`; tags repeating the previous tag's timestamp pass
+///   without a word (`-c copy` takes them), so the file still has to be decoded to be called
+///   clean.
+/// - When the publisher disconnects, cleanly or not, it logs `rtmp://…: Input/output error`,
+///   finishes the output file and exits with status 0: that one line is expected, see
+///   [`FfmpegListener::problems`].
+/// - With no publisher it waits up to `-timeout` seconds (set to 60 here), then exits with
+///   `Connection timed out`.
+pub struct FfmpegListener {
+    child: Option<std::process::Child>,
+    port: u16,
+    key: String,
+    dir: tempfile::TempDir,
+}
+
+impl FfmpegListener {
+    /// Starts the listener for stream key `key` (application `live`) and waits until it listens;
+    /// panics with its stderr if it does not.
+    pub fn start(key: &str) -> FfmpegListener {
+        // The free port may be taken by someone else before ffmpeg binds it: try a few.
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            let port = fieldcast_sandbox::ingest::free_port().expect("a free loopback port");
+            let mut listener = FfmpegListener {
+                child: None,
+                port,
+                key: key.to_string(),
+                dir: tempfile::Builder::new()
+                    .prefix("fieldcast-ffmpeg-listener-")
+                    .tempdir()
+                    .expect("a temp dir for the listener"),
+            };
+            listener.spawn();
+            if listener.wait_listening() {
+                return listener;
+            }
+            last_log = listener.log();
+        }
+        panic!("ffmpeg's RTMP listener did not start listening: {last_log}");
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("ffmpeg.log")).expect("a log file");
+        let child = Command::new("ffmpeg")
+            .args(["-nostdin", "-hide_banner", "-nostats", "-v", "warning"])
+            .args(["-listen", "1", "-timeout", "60", "-i"])
+            .arg(self.url())
+            .args(["-c", "copy", "-f", "flv", "-y"])
+            .arg(self.output())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("ffmpeg runs (install the Debian package ffmpeg)");
+        self.child = Some(child);
+    }
+
+    /// True once a socket listens on the port; false if ffmpeg exited or took too long.
+    fn wait_listening(&mut self) -> bool {
+        let local = format!("0100007F:{:04X}", self.port);
+        let deadline = Instant::now() + LISTENER_START_TIMEOUT;
+        while Instant::now() < deadline {
+            let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+            let listening = tcp.lines().any(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A")
+            });
+            if listening {
+                return true;
+            }
+            if self.exited() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop();
+        false
+    }
+
+    /// The URL to publish to, `rtmp://127.0.0.1:PORT/live/KEY`.
+    pub fn url(&self) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{}", self.port, self.key)
+    }
+
+    /// The FLV file the listener writes what it received to.
+    pub fn output(&self) -> PathBuf {
+        self.dir.path().join(format!("{}.flv", self.key))
+    }
+
+    /// ffmpeg's stderr so far (warnings and errors only).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("ffmpeg.log")).unwrap_or_default()
+    }
+
+    /// The lines of [`FfmpegListener::log`] other than the one a publisher's disconnection
+    /// always logs (`rtmp://…: Input/output error`): empty when the stream arrived cleanly.
+    pub fn problems(&self) -> Vec<String> {
+        let disconnected = format!("{}: Input/output error", self.url());
+        self.log()
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && *line != disconnected)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits up to `timeout` for ffmpeg to exit by itself (it does when the publisher has
+    /// disconnected) and returns its exit status, or `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.child.as_mut().map(|c| c.try_wait());
+            match status {
+                Some(Ok(Some(status))) => {
+                    self.child = None;
+                    return Some(status);
+                }
+                Some(Ok(None)) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn exited(&mut self) -> bool {
+        let gone = match self.child.as_mut() {
+            Some(child) => !matches!(child.try_wait(), Ok(None)),
+            None => true,
+        };
+        if gone {
+            self.child = None;
+        }
+        gone
+    }
+
+    /// Stops ffmpeg (SIGTERM by its PID, which makes it finish the output file, then SIGKILL
+    /// after 3 s) if it still runs.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            fieldcast_sandbox::ingest::terminate(&mut child, Duration::from_secs(3));
+        }
+    }
+}
+
+impl Drop for FfmpegListener {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod bus;
 pub mod elements;
+pub(crate) mod encoded;
 pub mod encoders;
 pub(crate) mod pipeline;
 pub mod platform;

@@ -7,6 +7,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::elements::make;
+use super::encoded::{EncodedOutput, add_taps};
 use super::encoders::{
     BitrateControl, VideoEncoderKind, bitrate_control, choose_video_encoder, make_audio_encoder,
     make_video_encoder,
@@ -15,9 +16,6 @@ use super::sources::{AppInput, add_source, link_err};
 use super::tagging::StreamTagger;
 use crate::config::{RecordConfig, SessionConfig};
 use crate::error::{Error, Result};
-use crate::uplink::connection::check_elements;
-use crate::uplink::feed::{Feed, add_taps};
-use crate::uplink::send_window::SendWindow;
 
 /// Sample rate of the encoded audio (AAC in FLV wants 44.1 kHz).
 const AUDIO_RATE: i32 = 44_100;
@@ -35,8 +33,6 @@ pub(crate) struct Counters {
 pub(crate) struct MediaPipeline {
     pub pipeline: gst::Pipeline,
     pub counters: Arc<Counters>,
-    /// The encoded media on its way to the uplink.
-    pub feed: Arc<Feed>,
     pub app: Option<AppInput>,
     pub encoder_kind: VideoEncoderKind,
     pub videorate: Option<gst::Element>,
@@ -53,8 +49,11 @@ pub(crate) struct LiveVideo {
     pub caps: Option<gst::Element>,
 }
 
-/// Builds the whole graph for a configuration.
-pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
+/// Builds the whole graph for a configuration; the live stream's encoded media goes to `output`.
+pub(crate) fn build(
+    config: &SessionConfig,
+    output: Arc<dyn EncodedOutput>,
+) -> Result<MediaPipeline> {
     let pipeline = gst::Pipeline::with_name("fieldcast");
     let counters = Arc::new(Counters::default());
     let size = config.profile.size();
@@ -143,9 +142,7 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
     pipeline.add_many(&achain[1..]).map_err(link_err)?;
     gst::Element::link_many(&achain).map_err(link_err)?;
 
-    check_elements(&config.target)?;
-    let feed = Feed::new(SendWindow::<()>::DEFAULT_CAPACITY);
-    add_taps(&pipeline, &video_tee, &audio_tee, &feed)?;
+    add_taps(&pipeline, &video_tee, &audio_tee, output)?;
     let mut tagged = vec![encoded.output.clone()];
     if let Some(record) = &config.record {
         let record_video = if own_record_encoder {
@@ -181,7 +178,6 @@ pub(crate) fn build(config: &SessionConfig) -> Result<MediaPipeline> {
     Ok(MediaPipeline {
         pipeline,
         counters,
-        feed,
         app: source.app,
         encoder_kind,
         videorate,

@@ -308,8 +308,6 @@ mod tests {
             "playback",
             "isomp4",
             "multifile",
-            "flv",
-            "rtmp2",
             "mpegtsmux",
             "mpegtsdemux",
             "srt",

@@ -19,6 +19,7 @@ use crate::events::{FixedBitrate, SessionEvent};
 use crate::media::encoders::{BitrateControl, set_video_bitrate};
 use crate::media::pipeline::{MediaPipeline, raw_video_caps};
 use crate::uplink::abr::{AbrConfig, AbrController, AbrDecision, AbrReason, AbrSample};
+use crate::uplink::feed::Feed;
 use crate::uplink::supervisor::Uplink;
 
 /// After a cut for congestion, video waiting longer than this to drain at the throughput just
@@ -121,7 +122,7 @@ impl Adaptation {
         let bytes = uplink.bytes_sent();
         let unsent = uplink.take_socket_backlog();
         let failures = uplink.failures();
-        let gops = media.feed.dropped_gops.load(Ordering::Relaxed);
+        let gops = uplink.feed().dropped_gops.load(Ordering::Relaxed);
         // What TCP took on since the last sample: the bytes the socket accepted, less its
         // backlog. Media in the socket waits as long as media in the window.
         let sent = (bytes + self.last_unsent)
@@ -134,16 +135,16 @@ impl Adaptation {
         let sample = AbrSample {
             at: now.duration_since(self.started),
             bytes_accepted: sent,
-            queue_level: media.feed.lock().window.level() + in_socket,
+            queue_level: uplink.feed().lock().window.level() + in_socket,
             send_errors: u32::try_from(failures - self.last_failures).unwrap_or(u32::MAX),
             dropped_gops: u32::try_from(gops - self.last_gops).unwrap_or(u32::MAX),
         };
         (self.last_bytes, self.last_unsent) = (bytes, unsent);
         (self.last_failures, self.last_gops) = (failures, gops);
         let decisions = self.controller.step(sample);
-        let events = self.apply(media, &decisions);
+        let events = self.apply(media, uplink.feed(), &decisions);
         uplink.set_pacing_kbps((f64::from(self.sent_kbps()) * PACING_HEADROOM).round() as u32);
-        self.keep_keyframe_interval(media, now);
+        self.keep_keyframe_interval(uplink.feed(), now);
         events
     }
 
@@ -160,7 +161,12 @@ impl Adaptation {
     /// Carries the decisions out and returns their events. With an encoder that cannot follow a
     /// bitrate, the controller's bitrate picks the rung (and the controller's own rung changes
     /// give way to it).
-    fn apply(&mut self, media: &MediaPipeline, decisions: &[AbrDecision]) -> Vec<SessionEvent> {
+    fn apply(
+        &mut self,
+        media: &MediaPipeline,
+        feed: &Feed,
+        decisions: &[AbrDecision],
+    ) -> Vec<SessionEvent> {
         let before = self.rendition;
         let fixed = match media.live.bitrate {
             BitrateControl::Live => None,
@@ -202,7 +208,7 @@ impl Adaptation {
                     // what waits, and the new connection must start with audio and video.
                     if !matches!(reason, AbrReason::Outage | AbrReason::LinkBack) {
                         self.rendition.audio_only = on;
-                        media.feed.set_audio_only(on);
+                        feed.set_audio_only(on);
                     }
                 }
             }
@@ -234,9 +240,9 @@ impl Adaptation {
             }
         }
         if let Some(measured_kbps) = decisions.iter().find_map(congestion_throughput) {
-            let bytes = media.feed.lock().window.bytes();
+            let bytes = feed.lock().window.bytes();
             if backlog_drain(bytes, measured_kbps) > SKIP_BACKLOG_OVER {
-                let dropped = media.feed.skip_backlog();
+                let dropped = feed.skip_backlog();
                 log::info!(
                     "skipped {dropped} video frames ({bytes} bytes waiting, {measured_kbps} kbit/s)"
                 );
@@ -254,12 +260,12 @@ impl Adaptation {
 
     /// The encoder counts its keyframe interval in frames of the configured rate; at a lower
     /// frame rate the interval would stretch, so keyframes are asked for on time.
-    fn keep_keyframe_interval(&mut self, media: &MediaPipeline, now: Instant) {
+    fn keep_keyframe_interval(&mut self, feed: &Feed, now: Instant) {
         if self.rendition.fps < self.max_fps
             && now.duration_since(self.last_keyframe_request) >= self.keyframe_interval
         {
             self.last_keyframe_request = now;
-            media.feed.request_keyframe();
+            feed.request_keyframe();
         }
     }
 }

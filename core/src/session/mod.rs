@@ -14,7 +14,7 @@ use gstreamer::prelude::*;
 use tokio::sync::broadcast;
 
 use crate::config::SessionConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, IngestCause, Result};
 use crate::events::{EventHub, LiveStats, SessionEvent, SessionState};
 use crate::frame::{FrameError, VideoFrame};
 use crate::media::elements;
@@ -22,7 +22,10 @@ use crate::media::encoders::VideoEncoderKind;
 use crate::media::pipeline::{self, MediaPipeline};
 use crate::media::sources::PushOutcome;
 use crate::state::{StateInput, step};
-use crate::uplink::supervisor::{Uplink, UplinkEvent};
+use crate::uplink::connection::{self, Endpoint};
+use crate::uplink::feed::Feed;
+use crate::uplink::send_window::SendWindow;
+use crate::uplink::supervisor::{LinkFailure, Uplink, UplinkEvent};
 use adaptation::{Adaptation, LiveRendition};
 
 /// How long a stop may take to drain before the pipeline is torn down anyway.
@@ -48,6 +51,10 @@ pub struct LiveSession {
 struct Inner {
     config: SessionConfig,
     media: MediaPipeline,
+    /// The live stream's encoded media, waiting for the connection.
+    feed: Arc<Feed>,
+    /// Where the live stream goes.
+    endpoint: Endpoint,
     commerce: Mutex<Option<pins::CommerceLink>>,
     uplink: Mutex<Option<Arc<Uplink>>>,
     events: EventHub,
@@ -73,12 +80,18 @@ impl LiveSession {
     pub fn new(config: SessionConfig) -> Result<Self> {
         elements::init()?;
         config.validate()?;
-        let media = pipeline::build(&config)?;
+        connection::check_elements(&config.target)?;
+        let endpoint = Endpoint::of(&config.target, config.ingest_ca_pem.as_deref())?;
+        let feed = Feed::new(SendWindow::<()>::DEFAULT_CAPACITY)
+            .map_err(|e| Error::io("cannot create the uplink's wake-up channel", &e))?;
+        let media = pipeline::build(&config, feed.clone())?;
         let (wake, woken) = channel();
         Ok(LiveSession {
             inner: Arc::new(Inner {
                 config,
                 media,
+                feed,
+                endpoint,
                 commerce: Mutex::new(None),
                 uplink: Mutex::new(None),
                 events: EventHub::new(),
@@ -140,8 +153,8 @@ impl LiveSession {
         let wake = self.inner.wake.clone();
         let uplink = Arc::new(
             Uplink::start(
-                self.inner.config.target.clone(),
-                self.inner.media.feed.clone(),
+                self.inner.endpoint.clone(),
+                self.inner.feed.clone(),
                 &self.inner.media.pipeline,
                 move |event| {
                     let _ = wake.send(Wake::Uplink(event));
@@ -384,7 +397,7 @@ impl Inner {
                 },
                 Ok(Wake::Uplink(event)) => match event {
                     UplinkEvent::Drained => uplink_drained = true,
-                    UplinkEvent::Failed { .. } => {
+                    UplinkEvent::Failed(_) => {
                         self.record_final_stats(&mut meter, &uplink);
                         self.on_uplink(event);
                     }
@@ -415,7 +428,7 @@ impl Inner {
             }
             if now >= next_stats {
                 next_stats = now + STATS_EVERY;
-                if let Some(stats) = meter.tick(&self.media, uplink.bytes_sent()) {
+                if let Some(stats) = meter.tick(&self.media, &uplink) {
                     self.status().stats = stats;
                     self.events.emit(SessionEvent::Stats(stats));
                 }
@@ -433,26 +446,28 @@ impl Inner {
 
     /// Applies what the uplink reports: connected, lost (reconnecting), failed for good.
     fn on_uplink(&self, event: UplinkEvent) {
-        let url = self.config.target.display_url().to_string();
+        // Errors and events show the ingest without its stream key.
+        let url = self.config.target.redacted();
         match event {
             UplinkEvent::Connected => {
                 let _ = self.transition(StateInput::Connected, "connect");
             }
-            UplinkEvent::Lost(reason) => {
+            UplinkEvent::Lost(LinkFailure { cause, reason }) => {
                 self.events
                     .emit(SessionEvent::Error(Error::IngestDisconnected {
                         url,
+                        cause,
                         reason,
                     }));
                 let _ = self.transition(StateInput::Disconnected, "reconnect");
             }
-            UplinkEvent::Failed { reason, rejected } => {
-                let error = if rejected {
-                    Error::IngestRejected { url, reason }
+            UplinkEvent::Failed(LinkFailure { cause, reason }) => {
+                let error = if cause == IngestCause::Rejected {
+                    Error::IngestRejected { url, cause, reason }
                 } else if self.status().state == SessionState::Connecting {
-                    Error::IngestUnreachable { url, reason }
+                    Error::IngestUnreachable { url, cause, reason }
                 } else {
-                    Error::IngestDisconnected { url, reason }
+                    Error::IngestDisconnected { url, cause, reason }
                 };
                 self.fail(error);
             }
@@ -462,7 +477,7 @@ impl Inner {
 
     /// Stores the figures up to now, before a terminal state wakes the waiters.
     fn record_final_stats(&self, meter: &mut StatsMeter, uplink: &Uplink) {
-        if let Some(stats) = meter.tick(&self.media, uplink.bytes_sent()) {
+        if let Some(stats) = meter.tick(&self.media, uplink) {
             self.status().stats = stats;
         }
     }
@@ -500,7 +515,8 @@ impl StatsMeter {
 
     /// The stats since the previous ones (the session thread asks each [`STATS_EVERY`], and once
     /// more for the final figures); `None` when no time has passed.
-    fn tick(&mut self, media: &MediaPipeline, bytes_sent: u64) -> Option<LiveStats> {
+    fn tick(&mut self, media: &MediaPipeline, uplink: &Uplink) -> Option<LiveStats> {
+        let bytes_sent = uplink.bytes_sent();
         let now = Instant::now();
         let secs = now.duration_since(self.last).as_secs_f64();
         if secs <= 0.0 {
@@ -528,14 +544,14 @@ impl StatsMeter {
             bytes_sent,
             dropped_frames: app_dropped
                 + rate_dropped
-                + media.feed.dropped_video.load(Ordering::Relaxed),
+                + uplink.feed().dropped_video.load(Ordering::Relaxed),
             frames_encoded: frames_out,
             target_video_kbps: self.rendition.video_kbps,
             width: self.rendition.profile.size().0,
             height: self.rendition.profile.size().1,
             fps: self.rendition.fps,
             audio_only: self.rendition.audio_only,
-            send_queue: media.feed.lock().window.level(),
+            send_queue: uplink.feed().lock().window.level(),
         };
         self.last = now;
         self.last_frames_in = frames_in;

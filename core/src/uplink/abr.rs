@@ -333,9 +333,12 @@ impl AbrController {
         let growing = sample.queue_level > previous_level;
         self.growing_samples = if growing { self.growing_samples + 1 } else { 0 };
 
-        // Nothing got through in this sample: no throughput to learn from (the socket may be
-        // busy with one large message), only an outage to detect.
-        if sample.bytes_accepted == 0 && sample.queue_level > Duration::ZERO {
+        // Nothing got through in this sample, or the connection broke during it: no throughput
+        // to learn from (the socket may be busy with one large message; a connection reset or
+        // closed by the server mid-sample carried only part of it), only an outage to detect.
+        if (sample.bytes_accepted == 0 || sample.send_errors > 0)
+            && sample.queue_level > Duration::ZERO
+        {
             self.calm_since = None;
             // A link that stops (a retransmission timeout, a handover, an outage) is neither too
             // slow for video nor carrying a standing queue: the readings around the stop say
@@ -1052,7 +1055,7 @@ mod tests {
     }
 
     #[test]
-    fn write_errors_and_dropped_gops_cut_at_once() {
+    fn failed_connections_and_dropped_gops_cut_soon() {
         let mut abr = AbrController::new(AbrConfig::for_profile(StreamProfile::P480));
         assert_eq!((abr.kbps(), abr.rung().profile), (900, StreamProfile::P480));
         let sample = |ms: u64, errors: u32, gops: u32| AbrSample {
@@ -1066,17 +1069,20 @@ mod tests {
             measured_kbps: 2_000,
             queue: Duration::from_millis(100),
         };
+        // A connection that broke during a sample carried only part of it: that sample
+        // measures nothing, and the cut comes with the next one.
+        assert_eq!(abr.step(sample(500, 1, 0)), []);
         assert_eq!(
-            abr.step(sample(500, 1, 0)),
+            abr.step(sample(1_000, 0, 0)),
             [AbrDecision::SetBitrate {
                 kbps: 720,
                 reason: congestion
             }]
         );
         // Within the cool-down the cut is not repeated for the same signal.
-        assert_eq!(abr.step(sample(1_000, 0, 1)), []);
+        assert_eq!(abr.step(sample(1_500, 0, 1)), []);
         assert_eq!(
-            abr.step(sample(1_500, 0, 1)),
+            abr.step(sample(2_000, 0, 1)),
             [
                 AbrDecision::SetRung {
                     profile: StreamProfile::P360,

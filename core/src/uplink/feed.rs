@@ -1,26 +1,15 @@
-//! The feed: the main pipeline's encoded video and audio, taken off the tees by appsinks into
-//! the bounded send window that the uplink drains. Taking media never blocks the encoder.
+//! The feed: the media graph's encoded video and audio, in the bounded send window that the
+//! uplink drains. Taking media never blocks the encoder; each new buffer wakes the uplink.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use gstreamer as gst;
-use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
-use gstreamer_video as gst_video;
 
-use super::connection::Track;
 use super::send_window::{Packet, PacketKind, SendWindow};
-use crate::error::Result;
-use crate::media::elements::make;
-use crate::media::sources::link_err;
-
-/// An encoded buffer and the caps it was produced under (a rung change changes them).
-pub(crate) struct Encoded {
-    pub buffer: gst::Buffer,
-    pub caps: gst::Caps,
-}
+use super::waker::Waker;
+use crate::media::encoded::{Encoded, EncodedOutput, KeyframeRequest, Track};
 
 /// What the window holds and what is known about the streams.
 pub(crate) struct FeedState {
@@ -36,8 +25,9 @@ pub(crate) struct FeedState {
 /// Shared between the appsink callbacks (producers) and the uplink thread (consumer).
 pub(crate) struct Feed {
     state: Mutex<FeedState>,
-    changed: Condvar,
-    video_tap: Mutex<Option<gst::glib::WeakRef<gst::Element>>>,
+    /// Wakes the uplink thread: new media, an end, a change it must act on.
+    pub waker: Arc<Waker>,
+    keyframes: Mutex<Option<KeyframeRequest>>,
     /// Video frames dropped by the window (whole GOPs), lost with failed connections, or left
     /// out while the live stream carries audio only, since the start.
     pub dropped_video: AtomicU64,
@@ -49,8 +39,8 @@ pub(crate) struct Feed {
 
 impl Feed {
     /// An empty feed holding at most `capacity` of media.
-    pub fn new(capacity: Duration) -> Arc<Self> {
-        Arc::new(Feed {
+    pub fn new(capacity: Duration) -> std::io::Result<Arc<Self>> {
+        Ok(Arc::new(Feed {
             state: Mutex::new(FeedState {
                 window: SendWindow::new(capacity),
                 video_caps: None,
@@ -58,12 +48,12 @@ impl Feed {
                 ended: false,
                 ended_tracks: 0,
             }),
-            changed: Condvar::new(),
-            video_tap: Mutex::new(None),
+            waker: Arc::new(Waker::new()?),
+            keyframes: Mutex::new(None),
             dropped_video: AtomicU64::new(0),
             dropped_gops: AtomicU64::new(0),
             audio_only: AtomicBool::new(false),
-        })
+        }))
     }
 
     /// The state, locked.
@@ -71,31 +61,15 @@ impl Feed {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits (at most `limit`) for new media or an end.
-    pub fn wait<'a>(
-        &self,
-        guard: MutexGuard<'a, FeedState>,
-        limit: Duration,
-    ) -> MutexGuard<'a, FeedState> {
-        self.changed
-            .wait_timeout(guard, limit)
-            .unwrap_or_else(|p| p.into_inner())
-            .0
-    }
-
     /// Asks the encoder for a keyframe (after drops, and for a new connection).
     pub fn request_keyframe(&self) {
-        let tap = self
-            .video_tap
+        let keyframes = self
+            .keyframes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .and_then(|w| w.upgrade());
-        if let Some(pad) = tap.and_then(|t| t.static_pad("sink")) {
-            let event = gst_video::UpstreamForceKeyUnitEvent::builder()
-                .all_headers(true)
-                .build();
-            pad.push_event(event);
+            .clone();
+        if let Some(keyframes) = keyframes {
+            keyframes.request();
         }
     }
 
@@ -146,26 +120,9 @@ impl Feed {
         self.dropped_video.fetch_add(frames, Ordering::Relaxed);
     }
 
-    fn take(&self, track: Track, sample: &gst::Sample) {
-        let Some(mut buffer) = sample.buffer_owned() else {
-            return;
-        };
-        // Timestamps leave in running time: the uplink's pipeline has its own segments, and the
-        // encoders' segments do not start at zero (x264 offsets by 1000 h).
-        let segment = sample
-            .segment()
-            .and_then(|s| s.downcast_ref::<gst::format::Time>());
-        let running =
-            |t: Option<gst::ClockTime>| t.and_then(|t| segment.and_then(|s| s.to_running_time(t)));
-        let (Some(pts), dts) = (running(buffer.pts()), running(buffer.dts())) else {
-            return;
-        };
-        {
-            let b = buffer.make_mut();
-            b.set_pts(pts);
-            b.set_dts(dts);
-        }
-        let Some(caps) = sample.caps_owned() else {
+    fn push(&self, track: Track, media: Encoded) {
+        let Encoded { buffer, caps } = media;
+        let Some(pts) = buffer.pts() else {
             return;
         };
         if track == Track::Video && self.audio_only.load(Ordering::Acquire) {
@@ -198,7 +155,7 @@ impl Feed {
             }
             state.window.push(packet)
         };
-        self.changed.notify_all();
+        self.waker.wake();
         if result.dropped_video > 0 {
             self.count_lost(result.dropped_video as u64);
         }
@@ -211,52 +168,26 @@ impl Feed {
         }
     }
 
-    fn end(&self) {
+    fn finish_track(&self) {
         {
             let mut state = self.lock();
             state.ended_tracks += 1;
             state.ended = state.ended_tracks >= 2;
         }
-        self.changed.notify_all();
+        self.waker.wake();
     }
 }
 
-/// Adds the two appsinks that feed `feed` from the encoded tees.
-pub(crate) fn add_taps(
-    pipeline: &gst::Pipeline,
-    video_tee: &gst::Element,
-    audio_tee: &gst::Element,
-    feed: &Arc<Feed>,
-) -> Result<()> {
-    for (track, tee) in [(Track::Video, video_tee), (Track::Audio, audio_tee)] {
-        let name = match track {
-            Track::Video => "live-video",
-            Track::Audio => "live-audio",
-        };
-        let sink = make("appsink", &format!("{name}-tap"))?
-            .downcast::<gst_app::AppSink>()
-            .expect("appsink is an AppSink");
-        sink.set_property("sync", false);
-        sink.set_property("async", false);
-        // No queue: the callback only moves the buffer into the window, so the encoder's
-        // thread can run it without waiting on anything.
-        pipeline.add(&sink).map_err(link_err)?;
-        tee.link(&sink).map_err(link_err)?;
-        let (on_sample, on_eos) = (feed.clone(), feed.clone());
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    on_sample.take(track, &sample);
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .eos(move |_| on_eos.end())
-                .build(),
-        );
-        if track == Track::Video {
-            let weak = sink.upcast_ref::<gst::Element>().downgrade();
-            *feed.video_tap.lock().unwrap_or_else(|p| p.into_inner()) = Some(weak);
-        }
+impl EncodedOutput for Feed {
+    fn take(&self, track: Track, media: Encoded) {
+        self.push(track, media);
     }
-    Ok(())
+
+    fn end(&self, _track: Track) {
+        self.finish_track();
+    }
+
+    fn attach(&self, keyframes: KeyframeRequest) {
+        *self.keyframes.lock().unwrap_or_else(|p| p.into_inner()) = Some(keyframes);
+    }
 }

@@ -1,10 +1,18 @@
-//! The live output: ingest URLs and network sinks.
+//! The live output: ingest URLs, the send window, and the connection that carries the encoded
+//! media to the ingest (RTMP(S) on a socket of its own, SRT through srtsink).
 
 pub mod abr;
 pub(crate) mod connection;
 pub(crate) mod feed;
+pub(crate) mod flv;
+pub(crate) mod link;
+pub(crate) mod publisher;
 pub mod reconnect;
+pub(crate) mod rtmp;
 pub mod send_window;
 pub(crate) mod socket;
+pub(crate) mod srt;
 pub(crate) mod supervisor;
 pub mod target;
+pub(crate) mod tls;
+pub(crate) mod waker;

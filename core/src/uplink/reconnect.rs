@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use crate::error::IngestCause;
+
 use crate::sync::BackoffPolicy;
 
 /// The shape of the waits between attempts.
@@ -144,14 +146,28 @@ impl Reconnector {
     }
 }
 
-/// Classifies an error text from rtmp2sink, srtsink or the uplink itself.
-pub fn classify(message: &str) -> FailureKind {
+impl From<IngestCause> for FailureKind {
+    fn from(cause: IngestCause) -> Self {
+        match cause {
+            IngestCause::Rejected => FailureKind::Rejected,
+            IngestCause::AlreadyPublishing => FailureKind::AlreadyPublishing,
+            IngestCause::Stalled => FailureKind::Stall,
+            IngestCause::Other => FailureKind::SinkError,
+            IngestCause::Refused
+            | IngestCause::Unreachable
+            | IngestCause::Tls(_)
+            | IngestCause::Handshake
+            | IngestCause::Broken => FailureKind::Network,
+        }
+    }
+}
+
+/// Classifies an error text from srtsink (the RTMP publisher reports typed causes).
+pub fn classify(message: &str) -> IngestCause {
     let text = message.to_ascii_lowercase();
     let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-    // nginx-rtmp answers a second publish of a held stream name with
-    // NetStream.Publish.BadName "Already publishing"; Adobe defines BadName the same way.
     if has(&["already publishing", "publish.badname"]) {
-        FailureKind::AlreadyPublishing
+        IngestCause::AlreadyPublishing
     } else if has(&[
         "connect.rejected",
         "publish.denied",
@@ -165,15 +181,12 @@ pub fn classify(message: &str) -> FailureKind {
         "wrong password",
         "password required",
     ]) {
-        FailureKind::Rejected
+        IngestCause::Rejected
     } else if has(&["stalled"]) {
-        FailureKind::Stall
+        IngestCause::Stalled
+    } else if has(&["connection refused"]) {
+        IngestCause::Refused
     } else if has(&[
-        "connection refused",
-        "closed remotely",
-        "connection reset",
-        "connection closed",
-        "broken pipe",
         "timed out",
         "timeout",
         "unreachable",
@@ -183,15 +196,23 @@ pub fn classify(message: &str) -> FailureKind {
         "error resolving",
         "name resolution",
         "not known",
+        // SRT: the listener never answered the handshake.
+        "connection setup failure",
+    ]) {
+        IngestCause::Unreachable
+    } else if has(&[
+        "closed remotely",
+        "connection reset",
+        "connection closed",
+        "broken pipe",
         // SRT: the peer is gone (SRT_ENOCONN), or the listener refused without an auth reason.
         "connection does not exist",
-        "connection setup failure",
         "peer rejected",
         "socket",
     ]) {
-        FailureKind::Network
+        IngestCause::Broken
     } else {
-        FailureKind::SinkError
+        IngestCause::Other
     }
 }
 
@@ -365,30 +386,25 @@ mod tests {
 
     #[test]
     fn classifies_real_sink_messages() {
-        use FailureKind::*;
+        use IngestCause::*;
         let cases = [
-            // rtmp2sink (GIO socket errors and RTMP status replies)
             (
                 "Failed to connect: Could not connect to 127.0.0.1: Connection refused",
-                Network,
+                Refused,
             ),
-            ("Connection error: connection closed remotely", Network),
-            ("Connection error: Error sending data: Broken pipe", Network),
-            ("Connection error: Socket I/O timed out", Network),
+            ("Connection error: connection closed remotely", Broken),
+            ("Connection error: Error sending data: Broken pipe", Broken),
+            ("Connection error: Socket I/O timed out", Unreachable),
             (
                 "Could not connect to ingest.example.com: Network is unreachable",
-                Network,
+                Unreachable,
             ),
             (
                 "Error resolving \u{201c}ingest.example\u{201d}: Name or service not known",
-                Network,
+                Unreachable,
             ),
             (
                 "'publish' cmd failed: NetStream.Publish.BadName: Already publishing",
-                AlreadyPublishing,
-            ),
-            (
-                "'publish' cmd failed: NetStream.Publish.BadName",
                 AlreadyPublishing,
             ),
             (
@@ -396,32 +412,45 @@ mod tests {
                  [ code=403 need auth; authmod=adobe ]",
                 Rejected,
             ),
-            (
-                "'connect' cmd failed: NetConnection.Connect.Rejected",
-                Rejected,
-            ),
             ("publish denied: NetStream.Publish.Denied", Rejected),
             // srtsink
             (
                 "Failed to write to SRT socket: Connection does not exist.",
-                Network,
+                Broken,
             ),
             (
                 "Failed to open SRT: Connection setup failure: connection timed out",
-                Network,
+                Unreachable,
             ),
-            ("Failed to open SRT: Peer rejected connection", Network),
+            ("Failed to open SRT: Peer rejected connection", Broken),
             ("Failed to open SRT: Wrong password", Rejected),
             (
                 "Failed to open SRT: Password required or unexpected",
                 Rejected,
             ),
             // the uplink's own stall detector, and something unknown
-            ("stalled: no byte reached the ingest for 4 s", Stall),
-            ("Internal error: No RTMP meta on buffer", SinkError),
+            ("stalled: no byte reached the ingest for 4 s", Stalled),
+            ("Internal error: No RTMP meta on buffer", Other),
         ];
-        for (message, kind) in cases {
-            assert_eq!(classify(message), kind, "{message}");
+        for (message, cause) in cases {
+            assert_eq!(classify(message), cause, "{message}");
+        }
+    }
+
+    #[test]
+    fn only_a_rejection_is_final() {
+        assert_eq!(
+            FailureKind::from(IngestCause::Rejected),
+            FailureKind::Rejected
+        );
+        for cause in [
+            IngestCause::Refused,
+            IngestCause::Unreachable,
+            IngestCause::Tls(crate::error::TlsFailure::UnknownIssuer),
+            IngestCause::Handshake,
+            IngestCause::Broken,
+        ] {
+            assert_eq!(FailureKind::from(cause), FailureKind::Network, "{cause:?}");
         }
     }
 }

@@ -61,8 +61,8 @@ public final class Streamer: @unchecked Sendable {
 
     /// Starts capturing, encoding and connecting and, with `awaitLive` (the default), returns once
     /// the stream is live. Throws the failure (`FieldCastError.Ingest` for an unreachable ingest or a
-    /// rejected key) if the session fails first, and `CancellationError` when the task is cancelled
-    /// (the session goes on connecting until `stop()`).
+    /// rejected key, its `cause` saying what failed) if the session fails first, and
+    /// `CancellationError` when the task is cancelled (the session goes on connecting until `stop()`).
     public func start(awaitLive: Bool = true) async throws {
         try guarded.use { try $0.start() }
         guard awaitLive else { return }
@@ -181,5 +181,17 @@ extension SessionState {
     /// True while the session takes media: connecting, live or reconnecting.
     var takesMedia: Bool {
         self == .connecting || self == .live || self == .reconnecting
+    }
+}
+
+extension IngestCause {
+    /// True for the causes of a failed TLS session with an `rtmps://` ingest (the `tls` ones).
+    public var isTls: Bool {
+        switch self {
+        case .tlsNameMismatch, .tlsUnknownIssuer, .tlsExpired, .tlsOther:
+            return true
+        default:
+            return false
+        }
     }
 }

@@ -12,7 +12,7 @@
 #define FIELDCAST_PLUGINS(X) \
     X(coreelements) X(app) X(videoconvertscale) X(videorate) X(videotestsrc) X(audioconvert) \
     X(audioresample) X(audiotestsrc) X(playback) X(typefindfunctions) X(isomp4) X(multifile) \
-    X(flv) X(rtmp2) X(mpegtsmux) X(mpegtsdemux) X(srt) X(videoparsersbad) X(audioparsers) \
+    X(mpegtsmux) X(mpegtsdemux) X(srt) X(videoparsersbad) X(audioparsers) \
     X(applemedia) X(openh264) X(voaacenc)
 
 #define FIELDCAST_DECLARE(name) GST_PLUGIN_STATIC_DECLARE(name);

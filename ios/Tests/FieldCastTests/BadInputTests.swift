@@ -43,6 +43,66 @@ final class BadInputTests: XCTestCase {
         guard case .InvalidConfig? = await thrown({ _ = try FieldCast.streamer(tooSlow) }) else { return XCTFail("1 kbit/s") }
     }
 
+    /// A test-pattern session to `url`, trusting `caPem` besides the system's roots.
+    private func ingestConfig(_ url: String, caPem: String? = nil) -> SessionConfig {
+        SessionConfig(ingestUrl: url, source: .testPattern, profile: .p270, adaptiveBitrate: false, ingestCaPem: caPem)
+    }
+
+    /// When and why a session to `url` fails before it is live; nil (and a test failure) for any other outcome.
+    private func ingestFailure(_ url: String, caPem: String? = nil) async throws -> (failure: IngestFailure, cause: IngestCause, detail: String)? {
+        let streamer = try FieldCast.streamer(ingestConfig(url, caPem: caPem))
+        defer { streamer.close() }
+        guard case let .Ingest(failure, cause, detail)? = await thrown({ try await within(seconds: 15) { try await streamer.start() } }) else {
+            XCTFail("\(url): no ingest failure")
+            return nil
+        }
+        return (failure, cause, detail)
+    }
+
+    func testIngestFailuresNameTheirCause() async throws {
+        // Nothing listens on port 1: refused, thrown by start() and sent as an event.
+        let streamer = try FieldCast.streamer(ingestConfig("rtmp://127.0.0.1:1/live/key"))
+        defer { streamer.close() }
+        let events = streamer.events
+        let firstFailure = Task { () -> FieldCastError? in
+            for await event in events {
+                if case let .failure(error) = event { return error }
+            }
+            return nil
+        }
+        guard case let .Ingest(failure, cause, _)? = await thrown({ try await within(seconds: 15) { try await streamer.start() } }) else {
+            return XCTFail("nothing listening")
+        }
+        XCTAssertEqual(failure, .unreachable)
+        XCTAssertEqual(cause, .refused)
+        XCTAssertFalse(cause.isTls)
+        guard case let .Ingest(_, eventCause, _)? = try await within(seconds: 5, { await firstFailure.value }) else {
+            return XCTFail("no failure event")
+        }
+        XCTAssertEqual(eventCause, .refused)
+
+        // TLS: a CA that is not PEM is refused at once; the certificate is for `localhost`, signed by a private CA.
+        guard case .InvalidConfig? = await thrown({ _ = try FieldCast.streamer(self.ingestConfig("rtmps://localhost:1/live/key", caPem: "not a certificate")) }) else {
+            return XCTFail("a CA that is not PEM")
+        }
+        let ca = try TestCa()
+        defer { ca.close() }
+        let front = try await TlsFront.start(ca: ca, backendPort: 1)
+        defer { front.close() }
+        let systemOnly = try await ingestFailure("rtmps://localhost:\(front.port)/live/key")
+        XCTAssertEqual(systemOnly?.failure, .unreachable)
+        XCTAssertEqual(systemOnly?.cause, .tlsUnknownIssuer, systemOnly?.detail ?? "")
+        XCTAssertTrue(systemOnly?.cause.isTls ?? false)
+        let other = try TestCa()
+        defer { other.close() }
+        let unrelated = try await ingestFailure("rtmps://localhost:\(front.port)/live/key", caPem: other.caPem)
+        XCTAssertEqual(unrelated?.cause, .tlsUnknownIssuer, unrelated?.detail ?? "")
+        // The CA is trusted now, and the certificate does not name the address.
+        let address = try await ingestFailure("rtmps://127.0.0.1:\(front.port)/live/key", caPem: ca.caPem)
+        XCTAssertEqual(address?.cause, .tlsNameMismatch, address?.detail ?? "")
+        XCTAssertEqual(front.handshakes, 0, "a publisher that refuses the certificate sets up no TLS session")
+    }
+
     func testMalformedFramesAreRejectedAndTheSessionGoesOn() async throws {
         // An ingest that accepts the connection and never answers keeps the session connecting.
         let silent = try NWListener(using: .tcp, on: .any)

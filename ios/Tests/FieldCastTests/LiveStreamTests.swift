@@ -1,7 +1,8 @@
 import FieldCast
 import XCTest
 
-/// Going live from Swift: a real nginx-rtmp (the sandbox's ingest) receives the stream.
+/// Going live from Swift: a real nginx-rtmp (the sandbox's ingest) receives the stream, directly and
+/// over `rtmps://` behind a private CA.
 final class LiveStreamTests: XCTestCase {
     func testGoesLiveAndTheEventStreamSeesEveryStateInOrder() async throws {
         let sandbox = try Sandbox.start()
@@ -36,6 +37,33 @@ final class LiveStreamTests: XCTestCase {
         XCTAssertEqual(streams["audio"]?.codec, "aac")
         let frames = streams["video"]?.frames ?? 0
         XCTAssertTrue((60...150).contains(frames), "about 3 s at 30 fps expected, the ingest got \(frames) frames")
+    }
+
+    func testGoesLiveOverRtmpsTrustingAPrivateCa() async throws {
+        let sandbox = try Sandbox.start()
+        defer { sandbox.close() }
+        let live = try await sandbox.createLiveSession()
+        let ingest = try XCTUnwrap(URL(string: live.publishUrl))
+        let ingestPort = try XCTUnwrap(ingest.port.flatMap { UInt16(exactly: $0) })
+        let ca = try TestCa()
+        defer { ca.close() }
+        let front = try await TlsFront.start(ca: ca, backendPort: ingestPort)
+        defer { front.close() }
+        let streamer = try FieldCast.streamer(SessionConfig(
+            ingestUrl: "rtmps://localhost:\(front.port)\(ingest.path)", source: .testPattern, profile: .p270,
+            adaptiveBitrate: false, ingestCaPem: ca.caPem
+        ))
+        defer { streamer.close() }
+        try await within(seconds: 15) { try await streamer.start() }
+        try await Task.sleep(nanoseconds: 2_000_000_000)
+        let ended = try await within(seconds: 15) { try await streamer.stop() }
+        XCTAssertEqual(ended, .ended)
+        XCTAssertTrue(front.handshakes >= 1, "no TLS session reached the front")
+
+        let streams = try MediaProbe.streams(sandbox.recording(live.streamKey))
+        XCTAssertEqual(streams["video"]?.codec, "h264")
+        XCTAssertEqual(streams["video"]?.width, 480)
+        XCTAssertEqual(streams["video"]?.height, 270)
     }
 }
 

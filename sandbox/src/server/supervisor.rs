@@ -182,8 +182,53 @@ fn supervise(shared: &Shared, stop: &mpsc::Receiver<()>) {
     }
 }
 
-/// The last few lines of a log.
+/// The last few lines of a log, stream keys masked.
 fn tail(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(3)..].join(" | ")
+    without_stream_keys(&lines[lines.len().saturating_sub(3)..].join(" | "))
+}
+
+/// nginx-rtmp's log with the values of `name='…'` (the stream key of a publish or a play) and
+/// `args='…'` (its query) masked as `***`.
+fn without_stream_keys(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut rest = log;
+    while let Some(at) = ["name='", "args='"]
+        .iter()
+        .filter_map(|field| rest.find(field).map(|i| i + field.len()))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let end = rest.find('\'').unwrap_or(rest.len());
+        if end > 0 {
+            out.push_str("***");
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_tail_masks_stream_keys() {
+        let log = "a\nb\n[info] *2 connect: app='live' args='' tc_url='rtmp://127.0.0.1:1/live'\n\
+                   [info] *2 publish: name='sk_live_1' args='t=sk_live_2' type=live\n\
+                   [info] *2 play: name='sk_live_3";
+        let shown = tail(log);
+        assert!(!shown.contains("sk_live"), "{shown}");
+        assert!(
+            shown.contains("app='live' args='' tc_url='rtmp://127.0.0.1:1/live'"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("publish: name='***' args='***' type=live"),
+            "{shown}"
+        );
+        assert!(shown.ends_with("play: name='***"), "{shown}");
+    }
 }

@@ -11,6 +11,7 @@ import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.withContext
 import org.fieldcast.ffi.FieldCastException
 import org.fieldcast.ffi.FrameInfo
+import org.fieldcast.ffi.IngestCause
 import org.fieldcast.ffi.LiveSession
 import org.fieldcast.ffi.LiveStats
 import org.fieldcast.ffi.Pin
@@ -92,8 +93,9 @@ class Streamer internal constructor(config: SessionConfig) : AutoCloseable {
     /**
      * Starts capturing, encoding and connecting and, with [awaitLive] (the default), suspends until
      * the stream is live. Throws the failure ([FieldCastException.Ingest] for an unreachable ingest
-     * or a rejected key) if the session fails first. Cancel the calling coroutine (or use
-     * `withTimeout`) to stop waiting; the session goes on connecting until [stop].
+     * or a rejected key, its `ingestCause` saying what failed) if the session fails first. Cancel
+     * the calling coroutine (or use `withTimeout`) to stop waiting; the session goes on connecting
+     * until [stop].
      */
     @Throws(FieldCastException::class)
     suspend fun start(awaitLive: Boolean = true) {
@@ -222,3 +224,8 @@ class Streamer internal constructor(config: SessionConfig) : AutoCloseable {
 /** True for ENDED and FAILED, after which nothing changes. */
 fun SessionState.isTerminal(): Boolean = this == SessionState.ENDED || this == SessionState.FAILED
 
+/** True for the causes of a failed TLS session with an `rtmps://` ingest (the `TLS_` ones). */
+fun IngestCause.isTls(): Boolean = when (this) {
+    IngestCause.TLS_NAME_MISMATCH, IngestCause.TLS_UNKNOWN_ISSUER, IngestCause.TLS_EXPIRED, IngestCause.TLS_OTHER -> true
+    else -> false
+}

@@ -2,17 +2,24 @@ package org.fieldcast
 
 import java.nio.ByteBuffer
 import java.nio.file.Files
+import java.util.Collections
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
+import kotlin.test.assertTrue
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.fieldcast.ffi.CommerceFailure
 import org.fieldcast.ffi.FieldCastException
+import org.fieldcast.ffi.IngestCause
+import org.fieldcast.ffi.IngestFailure
 import org.fieldcast.ffi.MediaSource
 import org.fieldcast.ffi.PixelFormat
 import org.fieldcast.ffi.PushOutcome
 import org.fieldcast.ffi.SessionConfig
+import org.fieldcast.ffi.SessionEvent
 import org.fieldcast.ffi.SessionState
 import org.fieldcast.ffi.StreamProfile
 import org.fieldcast.ffi.VideoFormat
@@ -39,6 +46,54 @@ class BadInputTest {
         }
         assertFailsWith<FieldCastException.InvalidConfig> { FieldCast.streamer(appConfig().copy(fps = 0u)) }
         assertFailsWith<FieldCastException.InvalidConfig> { FieldCast.streamer(appConfig().copy(videoKbps = 1u)) }
+    }
+
+    /** A test-pattern session to [url], trusting [caPem] besides the system's roots. */
+    private fun ingestConfig(url: String, caPem: String? = null) = SessionConfig(
+        ingestUrl = url,
+        source = MediaSource.TestPattern,
+        profile = StreamProfile.P270,
+        adaptiveBitrate = false,
+        ingestCaPem = caPem,
+    )
+
+    /** The ingest failure that ends a session to [url] before it is live. */
+    private suspend fun ingestFailure(url: String, caPem: String? = null): FieldCastException.Ingest =
+        FieldCast.streamer(ingestConfig(url, caPem)).use { streamer ->
+            assertFailsWith<FieldCastException.Ingest> { withTimeout(15_000) { streamer.start() } }
+        }
+
+    @Test
+    fun ingestFailuresNameTheirCause(): Unit = runBlocking {
+        // Nothing listens on port 1: refused, reported by start() and as an event.
+        FieldCast.streamer(ingestConfig("rtmp://127.0.0.1:1/live/key")).use { streamer ->
+            val failures = Collections.synchronizedList(mutableListOf<FieldCastException>())
+            streamer.subscribe { if (it is SessionEvent.Failure) failures += it.error }
+            val refused = assertFailsWith<FieldCastException.Ingest> { withTimeout(15_000) { streamer.start() } }
+            assertEquals(IngestFailure.UNREACHABLE to IngestCause.REFUSED, refused.failure to refused.ingestCause)
+            assertFalse(refused.ingestCause.isTls())
+            withTimeout(5_000) { while (failures.isEmpty()) delay(20) }
+            val event = failures.first()
+            check(event is FieldCastException.Ingest && event.ingestCause == IngestCause.REFUSED) { "the event: $event" }
+        }
+
+        // TLS: a CA that is not PEM is refused at once; the certificate is for `localhost`, signed by a private CA.
+        assertFailsWith<FieldCastException.InvalidConfig> {
+            FieldCast.streamer(ingestConfig("rtmps://localhost:1/live/key", caPem = "not a certificate"))
+        }
+        TestCa().use { ca ->
+            TlsFront(ca, backendPort = 1).use { front ->
+                val systemOnly = ingestFailure("rtmps://localhost:${front.port}/live/key")
+                assertEquals(IngestFailure.UNREACHABLE to IngestCause.TLS_UNKNOWN_ISSUER, systemOnly.failure to systemOnly.ingestCause)
+                assertTrue(systemOnly.ingestCause.isTls())
+                val unrelated = TestCa().use { other -> ingestFailure("rtmps://localhost:${front.port}/live/key", other.caPem) }
+                assertEquals(IngestCause.TLS_UNKNOWN_ISSUER, unrelated.ingestCause, unrelated.detail)
+                // The CA is trusted now, and the certificate does not name the address.
+                val address = ingestFailure("rtmps://127.0.0.1:${front.port}/live/key", ca.caPem)
+                assertEquals(IngestCause.TLS_NAME_MISMATCH, address.ingestCause, address.detail)
+                assertEquals(0, front.handshakes, "a publisher that refuses the certificate sets up no TLS session")
+            }
+        }
     }
 
     @Test

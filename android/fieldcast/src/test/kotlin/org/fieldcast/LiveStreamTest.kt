@@ -1,5 +1,6 @@
 package org.fieldcast
 
+import java.net.URI
 import java.util.Collections
 import kotlin.test.assertEquals
 import kotlin.test.assertNotNull
@@ -15,7 +16,10 @@ import org.fieldcast.ffi.SessionState
 import org.fieldcast.ffi.StreamProfile
 import org.junit.Test
 
-/** Going live from Kotlin: a real nginx-rtmp (the sandbox's ingest) receives the stream. */
+/**
+ * Going live from Kotlin: a real nginx-rtmp (the sandbox's ingest) receives the stream, directly
+ * and over `rtmps://` behind a private CA.
+ */
 class LiveStreamTest {
     @Test
     fun goesLiveAndTheFlowSeesEveryStateInOrder(): Unit = runBlocking {
@@ -51,6 +55,34 @@ class LiveStreamTest {
             assertEquals("aac", streams.getValue("audio").codec)
             val frames = video.frames ?: 0
             check(frames in 60..150) { "about 3 s at 30 fps expected, the ingest got $frames frames" }
+        }
+    }
+
+    @Test
+    fun goesLiveOverRtmpsTrustingAPrivateCa(): Unit = runBlocking {
+        Sandbox.start().use { sandbox ->
+            val live = sandbox.createLiveSession()
+            val ingest = URI(live.publishUrl)
+            TestCa().use { ca ->
+                TlsFront(ca, ingest.port).use { front ->
+                    val config = SessionConfig(
+                        ingestUrl = "rtmps://localhost:${front.port}${ingest.path}",
+                        source = MediaSource.TestPattern,
+                        profile = StreamProfile.P270,
+                        adaptiveBitrate = false,
+                        ingestCaPem = ca.caPem,
+                    )
+                    FieldCast.streamer(config).use { streamer ->
+                        withTimeout(15_000) { streamer.start() }
+                        delay(2_000)
+                        assertEquals(SessionState.ENDED, withTimeout(15_000) { streamer.stop() })
+                    }
+                    check(front.handshakes >= 1) { "no TLS session reached the front" }
+                }
+            }
+            val video = probe(sandbox.recording(live.streamKey)).getValue("video")
+            assertEquals("h264", video.codec)
+            assertEquals(480 to 270, video.width to video.height)
         }
     }
 }

@@ -1,12 +1,24 @@
 package org.fieldcast
 
 import java.io.File
+import java.io.IOException
+import java.io.InputStream
+import java.net.InetAddress
+import java.net.Socket
 import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
 import java.nio.file.Files
+import java.security.KeyStore
+import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicInteger
+import javax.net.ssl.KeyManagerFactory
+import javax.net.ssl.SSLContext
+import javax.net.ssl.SSLServerSocket
+import javax.net.ssl.SSLSocket
+import kotlin.concurrent.thread
 
 /** The repository root: where `target/` and the binaries the tests start live. */
 val repoRoot: File = File(System.getProperty("fieldcast.repo", ".")).absoluteFile
@@ -79,6 +91,133 @@ class Sandbox private constructor(
         fun field(json: String, name: String): String =
             Regex("\"$name\"\\s*:\\s*\"([^\"]*)\"").find(json)?.groupValues?.get(1)
                 ?: error("no `$name` in $json")
+    }
+}
+
+/**
+ * A private certificate authority and a server certificate it signed for the DNS name `localhost`
+ * only (a connection to `127.0.0.1` does not match it), made with the `openssl` command line in a
+ * temporary directory that [close] removes.
+ */
+class TestCa : AutoCloseable {
+    private val dir: File = Files.createTempDirectory("fieldcast-kotlin-ca").toFile()
+
+    init {
+        File(dir, "server.ext").writeText(
+            """
+            basicConstraints = critical, CA:FALSE
+            keyUsage = critical, digitalSignature
+            extendedKeyUsage = serverAuth
+            subjectAltName = DNS:localhost
+            """.trimIndent() + "\n",
+        )
+        val ec = arrayOf("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+        openssl(
+            "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=FieldCast Test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        )
+        openssl("req", "-new", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+        openssl(
+            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
+        )
+        openssl("pkcs12", "-export", "-in", "server.pem", "-inkey", "server.key", "-out", "server.p12", "-passout", "pass:$PASSWORD")
+    }
+
+    /** The CA's certificate (PEM), to trust with `SessionConfig.ingestCaPem`. */
+    val caPem: String
+        get() = File(dir, "ca.pem").readText()
+
+    /** A TLS server context that presents the `localhost` certificate. */
+    fun serverContext(): SSLContext {
+        val keys = KeyStore.getInstance("PKCS12")
+        File(dir, "server.p12").inputStream().use { keys.load(it, PASSWORD.toCharArray()) }
+        val managers = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm())
+        managers.init(keys, PASSWORD.toCharArray())
+        return SSLContext.getInstance("TLS").apply { init(managers.keyManagers, null, null) }
+    }
+
+    override fun close() {
+        dir.deleteRecursively()
+    }
+
+    /** Runs `openssl args` in the CA's directory, failing with its output. */
+    private fun openssl(vararg args: String) {
+        val process = ProcessBuilder("openssl", *args).directory(dir).redirectErrorStream(true).start()
+        val out = process.inputStream.readBytes()
+        check(process.waitFor() == 0) { "openssl ${args.joinToString(" ")}: ${String(out)}" }
+    }
+
+    private companion object {
+        const val PASSWORD = "fieldcast"
+    }
+}
+
+/**
+ * A TLS terminator on a free port of `127.0.0.1` presenting [ca]'s `localhost` certificate, that
+ * forwards each connection's plain bytes to `127.0.0.1:[backendPort]` (an RTMP ingest), as an
+ * `rtmps://` ingest behind a private CA does. [handshakes] counts the TLS sessions set up.
+ */
+class TlsFront(ca: TestCa, private val backendPort: Int) : AutoCloseable {
+    private val loopback = InetAddress.getByName("127.0.0.1")
+    private val server = ca.serverContext().serverSocketFactory.createServerSocket(0, 8, loopback) as SSLServerSocket
+    private val sockets = ConcurrentHashMap.newKeySet<Socket>()
+    private val completed = AtomicInteger()
+
+    /** The port TLS clients connect to. */
+    val port: Int = server.localPort
+
+    /** TLS sessions set up so far (a publisher that refuses the certificate sets up none). */
+    val handshakes: Int
+        get() = completed.get()
+
+    init {
+        thread(isDaemon = true, name = "tls-front") {
+            while (true) {
+                val client = try {
+                    server.accept() as SSLSocket
+                } catch (e: IOException) {
+                    break
+                }
+                sockets += client
+                thread(isDaemon = true, name = "tls-front-connection") { serve(client) }
+            }
+        }
+    }
+
+    /** Sets up TLS with [client], then copies bytes both ways until either side closes. */
+    private fun serve(client: SSLSocket) {
+        try {
+            client.startHandshake()
+            completed.incrementAndGet()
+            val backend = Socket(loopback, backendPort).also { sockets += it }
+            thread(isDaemon = true, name = "tls-front-up") { copy(client.inputStream, backend, client) }
+            copy(backend.getInputStream(), client, backend)
+        } catch (e: IOException) {
+            // The publisher refused the certificate, or a side closed.
+        } finally {
+            client.close()
+            sockets -= client
+        }
+    }
+
+    /** Copies [from] to [to] until the end or an error, then closes both [to] and [source]. */
+    private fun copy(from: InputStream, to: Socket, source: Socket) {
+        try {
+            from.copyTo(to.getOutputStream(), 16 * 1024)
+        } catch (e: IOException) {
+            // Closed by the other direction, or reset.
+        } finally {
+            to.close()
+            source.close()
+            sockets -= to
+            sockets -= source
+        }
+    }
+
+    override fun close() {
+        server.close()
+        sockets.toList().forEach { it.close() }
     }
 }
 
