@@ -6,8 +6,8 @@ What it measures
     a moving test pattern at 480p30 / 1000 kbit/s and at 720p30 / 2500 kbit/s, H.264 by x264
     (veryfast, zerolatency, no B-frames, a keyframe every 2 s) plus AAC 64 kbit/s mono 44.1 kHz,
     for --secs seconds (default 30). Three contenders do that job, one after another, in this
-    order per configuration and round: `fieldcast live`, `gst-launch-1.0` running the same
-    GStreamer graph fieldcast builds, and `ffmpeg`. ffmpeg cannot run GStreamer's videotestsrc,
+    order per configuration and round: `fieldcast live`, `gst-launch-1.0` running fieldcast's
+    GStreamer media graph (with flvmux and rtmp2sink as its RTMP output), and `ffmpeg`. ffmpeg cannot run GStreamer's videotestsrc,
     so it encodes lavfi's testsrc2 instead: different content, so the x264 work differs. A fourth
     contender, `ffmpeg-smpte`, encodes lavfi's smptebars scrolled by 4 pixels a frame (the scroll
     filter), the closest ffmpeg gets to videotestsrc's moving smpte pattern: a like-for-like
@@ -398,7 +398,8 @@ def fieldcast_argv(fieldcast: Path, cfg: Config, url: str, secs: float) -> list[
 
 
 def gst_argv(cfg: Config, url: str) -> list[str]:
-    """The graph fieldcast builds for the test source and an RTMP target (core/src/media/)."""
+    """fieldcast's media graph for the test source (core/src/media/), with GStreamer's RTMP
+    output (flvmux, rtmp2sink) where fieldcast publishes RTMP itself."""
     w, h, fps = cfg.width, cfg.height, FPS
     description = (
         f"videotestsrc is-live=true pattern=smpte horizontal-speed=4 "

@@ -15,7 +15,7 @@ What it measures
                 run it. testsrc2, not scrolled smptebars: here the bytes on the link are the job,
                 and x264 at 1000 kbit/s makes about 1000 kbit/s of testsrc2 (as of videotestsrc's
                 moving smpte) but only about 75 kbit/s of scrolled smptebars
-    gst-launch  gst-launch-1.0 -e with the graph fieldcast builds (videotestsrc, x264enc,
+    gst-launch  gst-launch-1.0 -e with fieldcast's media graph (videotestsrc, x264enc,
                 avenc_aac, flvmux, rtmp2sink timeout=10), restarted by the same kind of loop
 
     The pipelines are bench/live_bench.py's, so both benches push the same job.

@@ -11,7 +11,8 @@ What it measures
 
     - `fieldcast live --source file:CLIP --encoder x264 --x264-preset P --no-abr`;
     - `ffmpeg -re -i CLIP` with libx264;
-    - `gst-launch-1.0` with filesrc ! y4mdec ! clocksync and the rest of fieldcast's graph.
+    - `gst-launch-1.0` with filesrc ! y4mdec ! clocksync and the rest of fieldcast's media graph,
+      flvmux and rtmp2sink as its RTMP output.
 
     Presets `veryfast` and `ultrafast` in turn (at ultrafast x264 does least, so the work around
     it shows most), the contenders alternating inside each round, three rounds by default.
@@ -159,7 +160,8 @@ def ffmpeg_argv(clip: Clip, source: Path, preset: str, url: str) -> list[str]:
 
 
 def gst_argv(clip: Clip, source: Path, preset: str, url: str) -> list[str]:
-    """fieldcast's graph for a file source and an RTMP target (core/src/media/)."""
+    """fieldcast's media graph for a file source (core/src/media/), with GStreamer's RTMP output
+    (flvmux, rtmp2sink) where fieldcast publishes RTMP itself."""
     w, h = clip.width, clip.height
     description = (
         f"filesrc location={source} ! y4mdec ! videoconvert ! clocksync "

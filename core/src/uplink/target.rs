@@ -97,11 +97,6 @@ impl IngestTarget {
             IngestTarget::Srt { uri } => redact_url(uri),
         }
     }
-
-    /// The URL for messages: the same as [`IngestTarget::redacted`].
-    pub fn display_url(&self) -> String {
-        self.redacted()
-    }
 }
 
 impl fmt::Debug for IngestTarget {
@@ -349,7 +344,6 @@ mod tests {
             let debug = format!("{target:?} {target:#?}");
             assert!(!debug.contains(KEY), "{debug}");
             assert!(debug.contains(&target.redacted()), "{debug}");
-            assert_eq!(target.display_url(), target.redacted());
         }
         let raw = RawIngestUrl(format!("rtmp://h/live/{KEY}"));
         assert_eq!(format!("{raw:?}"), "\"rtmp://h/live/***\"");
