@@ -48,6 +48,11 @@ fn tcp_sink(lab: &NetLab) -> (SocketAddr, thread::JoinHandle<Vec<(Instant, usize
     let addr = lab.forward(listener.local_addr().unwrap().port()).unwrap();
     let receiver = thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
+        // A sender that vanishes without closing (a relay that keeps the connection) ends the
+        // reading after 10 s of silence instead of hanging the test.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut samples = Vec::new();
         let (mut total, mut buf) = (0, vec![0; 64 << 10]);
         loop {

@@ -74,6 +74,8 @@ pub(crate) struct RtmpConnection {
     sent_at_live: Option<u64>,
     /// The codec configurations last sent: video, audio.
     configs: [Option<Bytes>; 2],
+    /// The stream's description (`onMetaData`) was sent.
+    described: bool,
     /// The first media timestamp: the publish's time zero.
     base: Option<Duration>,
     video_pushed: u64,
@@ -106,6 +108,7 @@ impl RtmpConnection {
             video_ends: VecDeque::new(),
             sent_at_live: None,
             configs: [None, None],
+            described: false,
             base: None,
             video_pushed: 0,
         })
@@ -196,8 +199,9 @@ impl RtmpConnection {
         let base = *self
             .base
             .get_or_insert_with(|| Duration::from_nanos(dts.nseconds()));
-        if self.sent_config(track).is_none() && track == Track::Video {
+        if !self.described && track == Track::Video {
             self.send_metadata(&media.caps)?;
+            self.described = true;
         }
         if let Some(config) = codec_data(&media.caps)
             && Some(&config) != self.sent_config(track)
