@@ -33,6 +33,13 @@ How
 
     Per profile and contender, over the contender's run window of --secs seconds:
       media/wall   frames received / 30 / seconds of the window (1.00 = everything, live)
+      link kbit/s  the mean rate the profile gave the link over the window (its rate steps,
+                   outage time counting as 0)
+      used %       what crossed the shaped link towards the ingest, as kbit/s, / link kbit/s:
+                   the kernel's TX byte counter of the publisher's veth end (fcl-pub, `ip -n
+                   <publisher ns> -s link`), read as soon as the lab is up, every second and at
+                   the window's end; whole Ethernet frames as tbf counts them (headers,
+                   retransmissions and packets the lab drops on arrival included)
       startup s    from the contender's launch to the first frame the viewer decoded
       stalls       gaps > 1 s between received frames, including a gap that runs to the end of
                    the window (a stream that never came back); count and total seconds
@@ -114,9 +121,16 @@ END_GRACE = 12
 STOP_GRACE = 10
 #: The viewer plays a little longer than the window; it is stopped at the window's end.
 PROBE_EXTRA_S = 5
+#: The veth end inside the lab's publisher namespace (sandbox/src/netlab/shaping.rs), whose
+#: TX counter gives the bytes sent across the shaped link towards the ingest.
+PUBLISHER_IF = "fcl-pub"
+#: Seconds between readings of that counter during a run (the last one before a lab that ends
+#: early removes its link stands for the window's end).
+LINK_READ_EVERY_S = 1.0
 
 LAB_LINE = re.compile(r"^netlab: t=\s*([0-9.]+)s step (\d+): (.*)$")
-LAB_READY = re.compile(r"publisher namespace (\S+); FIELDCAST_NETLAB_INGEST=(\S+)")
+LAB_READY = re.compile(
+    r"shaping by (\w+); publisher namespace (\S+); FIELDCAST_NETLAB_INGEST=(\S+)")
 LOOP_MARK = "network-bench-loop: start"
 
 
@@ -403,6 +417,7 @@ class LabLog:
     lines: list[tuple[float, str]] = dataclasses.field(default_factory=list)
     ready: threading.Event = dataclasses.field(default_factory=threading.Event)
     ready_at: float | None = None
+    shaping: str | None = None
     publisher_ns: str | None = None
     url: str | None = None
 
@@ -416,7 +431,8 @@ def read_lab(stream, log: LabLog, out) -> None:
         out.flush()
         m = LAB_READY.search(line)
         if m and not log.ready.is_set():
-            log.ready_at, log.publisher_ns, log.url = now, m.group(1), m.group(2)
+            log.ready_at = now
+            log.shaping, log.publisher_ns, log.url = m.groups()
             log.ready.set()
 
 
@@ -432,6 +448,42 @@ def nginx_port(ingest_ns: str, timeout: float = 10) -> int | None:
                 return int(m.group(1))
         time.sleep(0.1)
     return None
+
+
+def link_tx_bytes(publisher_ns: str) -> int:
+    """The kernel's TX byte counter of the publisher's veth end (`ip -s link`)."""
+    out = subprocess.run(["ip", "-n", publisher_ns, "-s", "-j", "link", "show", "dev",
+                          PUBLISHER_IF], capture_output=True, text=True, timeout=10)
+    if out.returncode != 0:
+        raise OSError(out.stderr.strip() or f"ip exited with {out.returncode}")
+    return int(json.loads(out.stdout)[0]["stats64"]["tx"]["bytes"])
+
+
+class LinkCounter:
+    """Readings of `link_tx_bytes` over a run: the first and the latest that worked, and why
+    the latest that failed did (once the lab is gone, its link is too)."""
+
+    def __init__(self, publisher_ns: str) -> None:
+        self.publisher_ns = publisher_ns
+        self.first: tuple[float, int] | None = None
+        self.last: tuple[float, int] | None = None
+        self.error: str | None = None
+
+    def read(self) -> None:
+        """One reading, stamped with the middle of the `ip` call (epoch seconds)."""
+        before = time.time()
+        try:
+            count = link_tx_bytes(self.publisher_ns)
+        except (OSError, subprocess.SubprocessError, ValueError, LookupError) as e:
+            self.error = f"`ip -n {self.publisher_ns} -s -j link show dev {PUBLISHER_IF}`: {e}"
+            return
+        reading = ((before + time.time()) / 2, count)
+        self.first = self.first or reading
+        self.last = reading
+
+    def due(self) -> bool:
+        """Whether LINK_READ_EVERY_S has passed since the latest reading that worked."""
+        return self.last is None or time.time() - self.last[0] >= LINK_READ_EVERY_S
 
 
 def run_one(profile_name: str, contender: str, secs: float, args, children: Children,
@@ -464,6 +516,8 @@ def run_one(profile_name: str, contender: str, secs: float, args, children: Chil
                         f"the lab exited with {lab.proc.returncode} before it was up")
                     return result
             t0 = lab_log.ready_at  # COMMAND is spawned right after this line is printed
+            link = LinkCounter(lab_log.publisher_ns)
+            link.read()
             ingest_ns = re.sub(r"-pub$", "-ing", lab_log.publisher_ns)
             port = nginx_port(ingest_ns)
             if port is None:
@@ -479,7 +533,10 @@ def run_one(profile_name: str, contender: str, secs: float, args, children: Chil
             deadline = t0 + secs
             while time.time() < deadline and lab.running():
                 time.sleep(0.1)
+                if link.due():
+                    link.read()
             ended_early = lab.running() is False and time.time() < deadline
+            link.read()  # the window's end (fails when the lab, and its link, are gone)
             if contender == "fieldcast" and lab.running():
                 lab.wait(deadline + END_GRACE - time.time())  # --duration ends it
             result["contender_ended_by_itself"] = not lab.running()
@@ -489,6 +546,8 @@ def run_one(profile_name: str, contender: str, secs: float, args, children: Chil
             result.update(
                 t0=t0, window_end=deadline, ended_early=ended_early,
                 lab_exit=lab.proc.returncode, probe_url=probe_url, ingest_ns=ingest_ns,
+                shaping=lab_log.shaping, publisher_ns=lab_log.publisher_ns,
+                link_first=link.first, link_last=link.last, link_read_error=link.error,
             )
         finally:
             for group in (probe, lab):
@@ -616,6 +675,57 @@ def lab_times(lab_lines: list[tuple[float, str]]) -> tuple[float | None, list[di
     return start, applied
 
 
+def mean_capacity_kbit(profile: dict, lab_start: float, lo: float, hi: float) -> float | None:
+    """The mean rate the profile gives the link from epoch seconds `lo` to `hi` (`lo` < `hi`),
+    outage time counting as 0; None when part of that time has no rate limit."""
+    a, b = lo - lab_start, hi - lab_start
+    changes = planned_changes(profile, b)
+    kbit_s = 0.0
+    for i, (at, cond) in enumerate(changes):
+        until = changes[i + 1][0] if i + 1 < len(changes) else b
+        span = min(until, b) - max(at, a)
+        if span <= 0 or cond["outage"]:
+            continue
+        if cond["rate_kbit"] is None:
+            return None
+        kbit_s += cond["rate_kbit"] * span
+    return kbit_s / (b - a)
+
+
+def link_use(result: dict, profile: dict, lab_start: float | None) -> dict:
+    """The link's mean capacity over the run and the share of it the publisher's veth end sent.
+
+    The span runs from the first reading of its TX counter (when the lab was up) to the last,
+    or to the window's end when the lab ended early (nothing crosses a link that is gone);
+    without two readings, the capacity is over the window and used % is not known.
+    """
+    first, last = result.get("link_first"), result.get("link_last")
+    read = first is not None and last is not None and last[0] > first[0]
+    lo = first[0] if read else result["t0"]
+    hi = last[0] if read and not result.get("ended_early") else result["window_end"]
+    out = {"link_kbit": None, "link_used_kbit": None, "link_used_pct": None, "link_error": None,
+           "link_span_s": [round(lo - result["t0"], 2), round(hi - result["t0"], 2)]}
+    capacity = None if lab_start is None else mean_capacity_kbit(profile, lab_start, lo, hi)
+    if capacity is not None:
+        out["link_kbit"] = round(capacity, 1)
+    if not read:
+        out["link_error"] = (result.get("link_read_error")
+                             or "fewer than two readings of the counter (the lab ended at once)")
+        return out
+    sent = last[1] - first[1]
+    used = sent * 8 / 1000 / (hi - lo)
+    out.update(link_bytes=sent, link_used_kbit=round(used, 1))
+    if lab_start is None:
+        out["link_error"] = "the lab printed no change of conditions: its time 0 is unknown"
+    elif capacity is None:
+        out["link_error"] = "the profile sets no rate limit for part of the run"
+    elif capacity == 0:
+        out["link_error"] = "the link was out for the whole run"
+    else:
+        out["link_used_pct"] = round(100 * used / capacity, 1)
+    return out
+
+
 def analyse(result: dict, lab_log: LabLog, frames_path: Path, stdout_path: Path,
             contender: str, secs: float, profile: dict) -> dict:
     if "t0" not in result:
@@ -686,6 +796,7 @@ def analyse(result: dict, lab_log: LabLog, frames_path: Path, stdout_path: Path,
         "return_to_frame_s": recover,
         "return_to_fresh_s": fresh,
         "phases": phases(frames, credit, t0, end, lab_start, applied),
+        **link_use(result, profile, lab_start),
     }
     if contender == "fieldcast":
         out.update(fieldcast_events(stdout_path))
@@ -785,11 +896,11 @@ def fmt_pair(a, b) -> str:
     return f"{a:.0f}/{b:.0f}"
 
 
-HEADER = (f"{'profile':<10}{'contender':<12}{'media/wall':>10}{'pts/wall':>9}{'start s':>8}"
-          f"{'stalls n/s':>12}{'true ms':>12}{'queue ms':>13}{'return s':>16}{'fresh s':>16}"
-          f"{'restarts':>9}  final rung")
-HEADER2 = (f"{'':<10}{'':<12}{'':>10}{'':>9}{'':>8}{'':>12}{'p50/p95':>12}{'p50/p95':>13}"
-           f"{'mean/max':>16}{'mean/max':>16}")
+HEADER = (f"{'profile':<10}{'contender':<12}{'media/wall':>10}{'pts/wall':>9}"
+          f"{'link kbit/s':>12}{'used %':>7}{'start s':>8}{'stalls n/s':>12}{'true ms':>12}"
+          f"{'queue ms':>13}{'return s':>16}{'fresh s':>16}{'restarts':>9}  final rung")
+HEADER2 = (f"{'':<10}{'':<12}{'':>10}{'':>9}{'mean':>12}{'':>7}{'':>8}{'':>12}{'p50/p95':>12}"
+           f"{'p50/p95':>13}{'mean/max':>16}{'mean/max':>16}")
 
 
 def table_rows(results: list[dict]) -> list[str]:
@@ -801,7 +912,8 @@ def table_rows(results: list[dict]) -> list[str]:
         stalls = f"{r['stalls']}/{r['stall_s']:.1f}"
         rows.append(
             f"{r['profile']:<10}{r['contender']:<12}{r['media_per_wall']:>10.2f}"
-            f"{r['pts_media_per_wall']:>9.2f}{fmt(r['startup_s'], '.1f'):>8}{stalls:>12}"
+            f"{r['pts_media_per_wall']:>9.2f}{fmt(r.get('link_kbit'), '.0f'):>12}"
+            f"{fmt(r.get('link_used_pct'), '.0f'):>7}{fmt(r['startup_s'], '.1f'):>8}{stalls:>12}"
             f"{fmt_pair(r['true_p50_ms'], r['true_p95_ms']):>12}"
             f"{fmt_pair(r['queue_p50_ms'], r['queue_p95_ms']):>13}"
             f"{fmt_returns(r['return_to_frame_s']):>16}{fmt_returns(r['return_to_fresh_s']):>16}"
@@ -814,6 +926,14 @@ NOTES = [
     "media/wall: frames the viewer decoded / 30 / seconds of the run (1.00 = all of it, live)",
     "pts/wall: the same from pts: each frame counts the step to the next one (at most 0.1 s), so "
     "a lower frame rate still counts as media and a picture frozen by dropped frames does not",
+    "link kbit/s: the mean rate the profile gave the link over the run (its rate steps, outage "
+    "time counting as 0)",
+    f"used %: bytes the publisher's veth end ({PUBLISHER_IF}) sent over the run, from the kernel's "
+    "TX counter (`ip -s link`, read when the lab is up, every second, at the run's end), as "
+    "kbit/s, / link kbit/s. Counted as tbf counts them: whole Ethernet frames without FCS (IP "
+    "and TCP headers, retransmissions, handshakes), publisher to ingest only; packets the lab "
+    "drops on arrival (during outages; its random loss when shaping by Relay) are counted, "
+    "netem's loss (shaping by Netem) is not",
     "start s: from the contender's launch to the first decoded frame",
     "stalls n/s: gaps > 1 s between received frames (and to the end of the run): count/total s",
     "true ms: capture-to-player latency from fieldcast's capture stamps; the peers carry no stamp",
@@ -848,6 +968,12 @@ def print_report(results: list[dict]) -> None:
                   + ("" if r.get("contender_ended_by_itself") else
                      f" (stopped by the bench {END_GRACE} s after its --duration)")
                   + f"; see {r.get('logs')}")
+    shapings = sorted({r["shaping"] for r in results if r.get("shaping")})
+    if shapings:
+        print(f"  the lab shaped by {', '.join(shapings)} here")
+    for r in results:
+        if r.get("link_error"):
+            print(f"  NOTE: {r['profile']}/{r['contender']}: no used % ({r['link_error']})")
     for r in results:
         if (r.get("pts_ahead_ms") or 0) > PTS_AHEAD_NOTE_MS:
             print(f"  NOTE: {r['profile']}/{r['contender']}: its pts ran at least "
@@ -954,7 +1080,8 @@ def main(argv: list[str] | None = None) -> int:
                          "error": f"{type(e).__name__}: {e}"}
                 results.append(r)
                 if "frames" in r:
-                    print(f"{r['media_per_wall']:.2f} media/wall, {r['stalls']} stalls, "
+                    print(f"{r['media_per_wall']:.2f} media/wall, "
+                          f"{fmt(r['link_used_pct'], '.0f')} % of the link, {r['stalls']} stalls, "
                           f"queue p95 {fmt(r['queue_p95_ms'], '.0f')} ms")
                 else:
                     print(f"FAILED: {r.get('error')} (logs {logs})")

@@ -328,6 +328,8 @@ pub struct LiveStats {
     pub audio_only: bool,
     /// Milliseconds of media waiting to be sent.
     pub send_queue_ms: u64,
+    /// The uplink's capacity as the adaptive bitrate estimates it, kbit/s; 0 when unknown.
+    pub link_kbps: u32,
 }
 
 impl From<core::LiveStats> for LiveStats {
@@ -347,6 +349,7 @@ impl From<core::LiveStats> for LiveStats {
             fps: s.fps,
             audio_only: s.audio_only,
             send_queue_ms: s.send_queue.as_millis() as u64,
+            link_kbps: s.link_kbps,
         }
     }
 }

@@ -70,6 +70,7 @@ fn stats(s: &LiveStats) -> Value {
         "fps": s.fps,
         "audio_only": s.audio_only,
         "send_queue_ms": s.send_queue.as_millis() as u64,
+        "link_kbps": s.link_kbps,
     })
 }
 

@@ -74,6 +74,10 @@ pub struct LiveStats {
     pub audio_only: bool,
     /// Media waiting to be sent (the send window's span).
     pub send_queue: Duration,
+    /// The uplink's capacity as the adaptive bitrate estimates it from TCP's delivery samples,
+    /// kbit/s of payload; 0 when unknown (adaptive bitrate off, a platform without `TCP_INFO`,
+    /// SRT, or just after a congestion).
+    pub link_kbps: u32,
 }
 
 /// Something that happened in a session.

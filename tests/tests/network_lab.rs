@@ -7,7 +7,12 @@
 //! - flaky: after every outage frames reach the viewer within 3 s of the link returning, each new
 //!   connection starts with audio and video together, the session never ends by itself, and
 //!   the local recording has no gap;
-//! - edge: two minutes live on 300 kbit/s, 300 ms and 2 % loss, at a rung that fits.
+//! - edge: two minutes live on 300 kbit/s, 300 ms and 2 % loss, at a rung that fits, filling at
+//!   least 80 % of it;
+//! - steady-outage: a 700 kbit/s link with a 7 s outage is filled to 85 % while up, and the
+//!   stream is back to 90 % of its rate within 10 s of the link's return;
+//! - step-up: when a 500 kbit/s link becomes 1500 kbit/s, the stream reaches 85 % of it within
+//!   15 s.
 //!
 //! These need root, `ip`, `tc` and `nft`; without them each test prints `skipped: <reason>` and
 //! passes. The labs are independent (own namespaces, nginx, ports and temp dirs), so the tests
@@ -40,13 +45,27 @@ const KEEP_ENV: &str = "FIELDCAST_LAB_OUT";
 /// The viewer's p95 latency through the 30 s a link is collapsed to 300 kbit/s.
 const COLLAPSE_P95_MS: u64 = 2_500;
 /// The viewer's p95 latency over two minutes of EDGE.
-const EDGE_P95_MS: u64 = 3_000;
+const EDGE_P95_MS: u64 = 2_500;
+/// The least share of EDGE's link the stream fills on average after the first 15 s.
+const EDGE_FILL: f64 = 0.8;
 /// Time from a collapse to a sent bitrate at or below 90% of the new capacity.
 const COLLAPSE_ADAPT_MS: u64 = 10_000;
 /// The sent bitrate's share of the new capacity within that time.
 const COLLAPSE_SHARE: f64 = 0.9;
 /// Time from the link's recovery to a sent bitrate back at 70% of where it was.
 const RECOVERY_MS: u64 = 40_000;
+/// The least share of a steady link the stream fills on average while the link is up.
+const STEADY_FILL: f64 = 0.85;
+/// After an outage, the stream is back to this share of its earlier rate...
+const STEADY_BACK_SHARE: f64 = 0.9;
+/// ...within this long of the link's return.
+const STEADY_BACK_MS: u64 = 10_000;
+/// The viewer's p95 latency over the steady link with its outage.
+const STEADY_P95_MS: u64 = 2_000;
+/// After the link steps up, the stream reaches this share of its new capacity...
+const STEP_UP_SHARE: f64 = 0.85;
+/// ...within this long.
+const STEP_UP_MS: u64 = 15_000;
 
 /// nginx-rtmp in a lab's ingest namespace, recording every publish to its own file
 /// (`<key>-<unix time>.flv`); stopped by its PID when dropped.
@@ -245,10 +264,16 @@ impl Spawned {
         (status, self.stdout.lock().unwrap().clone())
     }
 
+    /// The end of what the child printed on stderr, for a failure message.
     fn stderr(&self) -> String {
         let text = self.stderr.lock().unwrap();
         let start = text.len().saturating_sub(4000);
         text[text.floor_char_boundary(start)..].to_string()
+    }
+
+    /// Everything the child printed on stderr.
+    fn whole_stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
     }
 }
 
@@ -298,12 +323,17 @@ impl Rig {
         })
     }
 
-    /// `fieldcast live` from the publisher namespace, from the test source with stamps.
+    /// `fieldcast live` from the publisher namespace, from the test source with stamps, at 480p.
     fn publish(&self, key: &str, secs: u64, record: Option<&Path>) -> Spawned {
+        self.publish_at(key, "480p", secs, record)
+    }
+
+    /// `fieldcast live` as [`Rig::publish`], asking for `profile`.
+    fn publish_at(&self, key: &str, profile: &str, secs: u64, record: Option<&Path>) -> Spawned {
         let mut cmd = Command::new(fieldcast_binary());
         cmd.args(["live", "--ingest"])
             .arg(format!("rtmp://{}/live/{key}", self.publish_addr))
-            .args(["--source", "test", "--latency-stamp", "--profile", "480p"])
+            .args(["--source", "test", "--latency-stamp", "--profile", profile])
             .args(["--json-events", "--duration", &secs.to_string()]);
         if let Some(dir) = record {
             cmd.arg("--record").arg(dir);
@@ -404,6 +434,7 @@ struct Stats {
     audio_only: bool,
     send_queue_ms: u64,
     dropped_frames: u64,
+    link_kbps: u64,
 }
 
 impl Stats {
@@ -426,6 +457,7 @@ impl Publisher {
     fn finish(rig: &Rig, mut spawned: Spawned, secs: u64) -> Publisher {
         let (status, lines) = spawned.finish(Duration::from_secs(secs) + EXIT_GRACE);
         rig.keep("publisher.jsonl", &lines);
+        rig.keep("publisher.log", &[spawned.whole_stderr()]);
         let events: Vec<LiveEvent> = lines
             .iter()
             .map(|l| {
@@ -486,7 +518,7 @@ impl Publisher {
                     eprintln!("  {:6.1}s error {message}", t(*wall_ms))
                 }
                 LiveEvent::Stats(s) if (s.uptime_ms / 1000).is_multiple_of(5) => eprintln!(
-                    "  {:6.1}s {}x{}@{} video {:.0} + audio {:.0} kbit/s (target {:.0}), queue {} ms, dropped {}{}",
+                    "  {:6.1}s {}x{}@{} video {:.0} + audio {:.0} kbit/s (target {:.0}, link {}), queue {} ms, dropped {}{}",
                     t(s.wall_ms),
                     s.width,
                     s.height,
@@ -494,6 +526,7 @@ impl Publisher {
                     s.video_kbps,
                     s.audio_kbps,
                     s.target_video_kbps,
+                    s.link_kbps,
                     s.send_queue_ms,
                     s.dropped_frames,
                     if s.audio_only { ", audio only" } else { "" }
@@ -750,14 +783,24 @@ fn flaky_every_outage_is_survived_in_sync_and_the_recording_has_no_gap() {
         "two outages in {secs} s: {:?}",
         rig.lab.applied()
     );
-    let uptime_secs = publisher
+    // The media the session took in: its uptime until it began to end (ending drains what is
+    // still waiting to be sent, and records nothing more).
+    let (uptime_ms, ended_ms) = publisher
         .events
         .iter()
         .find_map(|e| match e {
-            LiveEvent::Ended { uptime_ms, .. } => Some(*uptime_ms as f64 / 1000.0),
+            LiveEvent::Ended {
+                uptime_ms, wall_ms, ..
+            } => Some((*uptime_ms, *wall_ms)),
             _ => None,
         })
         .expect("an ended line");
+    let ending_ms = publisher
+        .states()
+        .iter()
+        .find(|(_, to)| *to == "ending")
+        .map_or(ended_ms, |(at, _)| *at);
+    let uptime_secs = (uptime_ms - (ended_ms - ending_ms)) as f64 / 1000.0;
     let mut failures = resume_failures(&publisher, &frames, &outages);
     failures.extend(av_sync_failures(
         &rig.ingest.recordings("flaky"),
@@ -893,7 +936,7 @@ fn gap_failures(dir: &Path, uptime_secs: f64) -> Vec<String> {
             ));
         }
     }
-    eprintln!("local recording: {recorded:.2} s for {uptime_secs:.2} s live");
+    eprintln!("local recording: {recorded:.2} s for {uptime_secs:.2} s live before ending");
     if (recorded - uptime_secs).abs() >= 1.0 {
         failures.push(format!(
             "the local recording holds {recorded:.2} s of a {uptime_secs:.2} s session"
@@ -943,8 +986,10 @@ fn edge_stays_live_for_two_minutes_at_a_rung_that_fits() {
         last.audio_only
     );
     assert!(
-        final_kbps < link_kbit,
-        "{final_kbps:.0} kbit/s on average after the first 15 s on a {link_kbit} kbit/s link"
+        (EDGE_FILL * link_kbit..link_kbit).contains(&final_kbps),
+        "{final_kbps:.0} kbit/s on average after the first 15 s on a {link_kbit} kbit/s link \
+         (at least {:.0} % of it asked)",
+        100.0 * EDGE_FILL
     );
     let least = (secs as f64 * 15.0 * 0.5) as usize;
     assert!(
@@ -953,4 +998,101 @@ fn edge_stays_live_for_two_minutes_at_a_rung_that_fits() {
         whole.samples
     );
     assert!(whole.p95_ms <= EDGE_P95_MS, "p95 latency {whole:?}");
+}
+
+/// The mean of the 2 s rates within `from_ms..=to_ms`, or 0 without any.
+fn mean_of(rates: &[(u64, f64)]) -> f64 {
+    if rates.is_empty() {
+        return 0.0;
+    }
+    rates.iter().map(|(_, k)| k).sum::<f64>() / rates.len() as f64
+}
+
+#[test]
+fn steady_outage_fills_the_link_and_is_back_within_ten_seconds() {
+    let Some(rig) = Rig::start("steady-outage") else {
+        return;
+    };
+    let link_kbit = f64::from(rig.lab.profile().steps[0].rate_kbit.unwrap());
+    let secs = 60;
+    let receiver = rig.receive("steady", secs + RECEIVER_EXTRA_SECS);
+    let publisher = Publisher::finish(&rig, rig.publish_at("steady", "720p", secs, None), secs);
+    let frames = receiver_frames(&rig, receiver, secs + RECEIVER_EXTRA_SECS);
+    publisher.assert_stayed_up();
+
+    let (down, back) = *outages(&rig).first().expect("the outage");
+    let live_from = publisher.first_live_ms();
+    let stats = publisher.stats();
+    let end = stats.last().expect("stats").wall_ms;
+    let before = two_second_rates(&stats, live_from, down);
+    let after = two_second_rates(&stats, back, end);
+    let up: Vec<(u64, f64)> = before.iter().chain(&after).copied().collect();
+    let mean_up = mean_of(&up);
+    // The rate the link carried before the outage: the last 10 s of it.
+    let earlier = mean_of(&two_second_rates(&stats, down - 10_000, down));
+    let returned = after
+        .iter()
+        .find(|(_, kbps)| *kbps >= STEADY_BACK_SHARE * earlier)
+        .map(|(at, _)| at - back);
+    let whole = latency(&frames, live_from, u64::MAX);
+    eprintln!(
+        "steady-outage: {mean_up:.0} kbit/s on average while the link is up ({:.0} % of \
+         {link_kbit} kbit/s; target {:.0} %); {earlier:.0} kbit/s before the outage, back to {:.0} \
+         kbit/s {returned:?} ms after it returned (target {} ms); latency {whole:?} (target p95 \
+         {STEADY_P95_MS} ms)",
+        100.0 * mean_up / link_kbit,
+        100.0 * STEADY_FILL,
+        STEADY_BACK_SHARE * earlier,
+        STEADY_BACK_MS
+    );
+    assert!(
+        mean_up >= STEADY_FILL * link_kbit,
+        "{mean_up:.0} kbit/s on average while the link is up: less than {:.0} % of {link_kbit}",
+        100.0 * STEADY_FILL
+    );
+    let returned = returned.unwrap_or_else(|| panic!("never back to 90 % of {earlier:.0} kbit/s"));
+    assert!(
+        returned <= STEADY_BACK_MS,
+        "back to 90 % of {earlier:.0} kbit/s only {returned} ms after the link returned"
+    );
+    assert!(whole.p95_ms <= STEADY_P95_MS, "p95 latency {whole:?}");
+}
+
+#[test]
+fn step_up_is_followed_within_fifteen_seconds() {
+    let Some(rig) = Rig::start("step-up") else {
+        return;
+    };
+    let profile = rig.lab.profile();
+    let (step_s, high_kbit) = (profile.steps[1].at_s, profile.steps[1].rate_kbit.unwrap());
+    let secs = (step_s + STEP_UP_MS as f64 / 1000.0 + 10.0).ceil() as u64;
+    let receiver = rig.receive("step", secs + RECEIVER_EXTRA_SECS);
+    let publisher = Publisher::finish(&rig, rig.publish_at("step", "720p", secs, None), secs);
+    let frames = receiver_frames(&rig, receiver, secs + RECEIVER_EXTRA_SECS);
+    publisher.assert_stayed_up();
+
+    let step = rig.wall_ms(
+        rig.lab
+            .applied()
+            .iter()
+            .find(|c| c.change.at_s == step_s)
+            .expect("the step"),
+    );
+    let stats = publisher.stats();
+    let goal = STEP_UP_SHARE * f64::from(high_kbit);
+    let reached = two_second_rates(&stats, step, u64::MAX)
+        .into_iter()
+        .find(|(_, kbps)| *kbps >= goal)
+        .map(|(at, _)| at - step);
+    let before = mean_kbps(&stats, step - 10_000, step).expect("stats before the step");
+    let whole = latency(&frames, publisher.first_live_ms(), u64::MAX);
+    eprintln!(
+        "step-up: {before:.0} kbit/s on 500 kbit/s; {goal:.0} kbit/s reached {reached:?} ms after \
+         the step to {high_kbit} kbit/s (target {STEP_UP_MS} ms); latency {whole:?}"
+    );
+    let reached = reached.unwrap_or_else(|| panic!("never at {goal:.0} kbit/s after the step"));
+    assert!(
+        reached <= STEP_UP_MS,
+        "{goal:.0} kbit/s only {reached} ms after the step"
+    );
 }

@@ -18,17 +18,16 @@ use crate::config::{SessionConfig, StreamProfile};
 use crate::events::{FixedBitrate, SessionEvent};
 use crate::media::encoders::{BitrateControl, set_video_bitrate};
 use crate::media::pipeline::{MediaPipeline, raw_video_caps};
-use crate::uplink::abr::{AbrConfig, AbrController, AbrDecision, AbrReason, AbrSample};
+use crate::uplink::abr::{
+    AbrConfig, AbrController, AbrDecision, AbrReason, AbrSample, MIN_SATURATED, PathSample,
+};
 use crate::uplink::feed::Feed;
 use crate::uplink::supervisor::Uplink;
 
 /// After a cut for congestion, video waiting longer than this to drain at the throughput just
-/// measured is skipped: the link fell well below the bitrate it was encoded for.
+/// measured is skipped: the link fell well below the bitrate it was encoded for. So is video
+/// that waited through an outage.
 const SKIP_BACKLOG_OVER: Duration = Duration::from_millis(500);
-
-/// The socket may send this much faster than the stream's bitrate: room for keyframes and to
-/// drain a backlog, not for flooding a link that just fell.
-const PACING_HEADROOM: f64 = 1.5;
 
 /// What the live stream is sent at now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +105,11 @@ impl Adaptation {
         self.rendition
     }
 
+    /// The uplink's capacity as estimated from its delivery samples, kbit/s.
+    pub fn capacity_kbps(&self) -> Option<u32> {
+        self.controller.capacity_kbps()
+    }
+
     /// When the next sample of the uplink is due.
     pub fn next_sample(&self) -> Instant {
         self.next_sample
@@ -138,12 +142,19 @@ impl Adaptation {
             queue_level: uplink.feed().lock().window.level() + in_socket,
             send_errors: u32::try_from(failures - self.last_failures).unwrap_or(u32::MAX),
             dropped_gops: u32::try_from(gops - self.last_gops).unwrap_or(u32::MAX),
+            path: uplink
+                .take_delivery(MIN_SATURATED)
+                .map(|(kbps, measured_for)| PathSample {
+                    delivery_kbps: kbps,
+                    measured_for,
+                }),
         };
         (self.last_bytes, self.last_unsent) = (bytes, unsent);
         (self.last_failures, self.last_gops) = (failures, gops);
+        log::debug!("sample: {sample:?}");
         let decisions = self.controller.step(sample);
         let events = self.apply(media, uplink.feed(), &decisions);
-        uplink.set_pacing_kbps((f64::from(self.sent_kbps()) * PACING_HEADROOM).round() as u32);
+        uplink.set_pacing_kbps(self.controller.pacing_kbps(self.sent_kbps()));
         self.keep_keyframe_interval(uplink.feed(), now);
         events
     }
@@ -239,13 +250,28 @@ impl Adaptation {
                 }));
             }
         }
-        if let Some(measured_kbps) = decisions.iter().find_map(congestion_throughput) {
+        // After a cut, the backlog drains at what the link carried as it congested; after an
+        // outage, at the link's capacity as it was: media that would wait longer is stale.
+        let link_back = decisions.iter().any(|d| {
+            matches!(
+                d,
+                AbrDecision::AudioOnly {
+                    on: false,
+                    reason: AbrReason::LinkBack
+                }
+            )
+        });
+        let drains_at = decisions
+            .iter()
+            .find_map(congestion_throughput)
+            .or_else(|| {
+                link_back.then(|| self.controller.capacity_kbps().unwrap_or(self.sent_kbps()))
+            });
+        if let Some(kbps) = drains_at {
             let bytes = feed.lock().window.bytes();
-            if backlog_drain(bytes, measured_kbps) > SKIP_BACKLOG_OVER {
+            if backlog_drain(bytes, kbps) > SKIP_BACKLOG_OVER {
                 let dropped = feed.skip_backlog();
-                log::info!(
-                    "skipped {dropped} video frames ({bytes} bytes waiting, {measured_kbps} kbit/s)"
-                );
+                log::info!("skipped {dropped} video frames ({bytes} bytes waiting, {kbps} kbit/s)");
             }
         }
         let resized = (before.profile, before.fps) != (self.rendition.profile, self.rendition.fps);

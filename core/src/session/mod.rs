@@ -425,6 +425,7 @@ impl Inner {
                     self.events.emit(event);
                 }
                 meter.rendition = adaptation.rendition();
+                meter.capacity_kbps = adaptation.capacity_kbps();
             }
             if now >= next_stats {
                 next_stats = now + STATS_EVERY;
@@ -487,6 +488,8 @@ impl Inner {
 struct StatsMeter {
     /// What the live stream is sent at (updated by the adaptive bitrate).
     rendition: LiveRendition,
+    /// The path's capacity as the adaptive bitrate estimates it, kbit/s.
+    capacity_kbps: Option<u32>,
     started: Instant,
     last: Instant,
     last_frames_in: u64,
@@ -504,6 +507,7 @@ impl StatsMeter {
                 fps: config.fps,
                 audio_only: false,
             },
+            capacity_kbps: None,
             started,
             last: started,
             last_frames_in: 0,
@@ -552,6 +556,7 @@ impl StatsMeter {
             fps: self.rendition.fps,
             audio_only: self.rendition.audio_only,
             send_queue: uplink.feed().lock().window.level(),
+            link_kbps: self.capacity_kbps.unwrap_or(0),
         };
         self.last = now;
         self.last_frames_in = frames_in;

@@ -26,6 +26,10 @@ const MIN_INCREASE_KBPS: u32 = 10;
 /// Increases are careful from this share of the throughput the link carried at the last
 /// congestion: that is where it is likely to congest again.
 const CAREFUL_FROM: f64 = 0.9;
+/// A delivery counts when the socket was saturated at least this long in it.
+pub const MIN_SATURATED: Duration = Duration::from_millis(100);
+/// What FLV tags and RTMP chunk headers add to the media, kbit/s (about 20 bytes a frame).
+const MUX_OVERHEAD_KBPS: u32 = 12;
 
 /// One step of the ladder: a resolution at a frame rate, and the video bitrates it is used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +94,16 @@ pub struct AbrConfig {
     pub audio_only_retry: Duration,
     /// Upper bound of the calm needed before trying video again.
     pub max_audio_only_retry: Duration,
+    /// Share of the path's capacity (see [`PathSample`]) the stream fills on a calm link.
+    pub fill: f64,
+    /// Delivery samples count towards the capacity for this long (a windowed maximum).
+    pub capacity_window: Duration,
+    /// At most one move towards the fill per this much time: the encoder needs it to reach the
+    /// new bitrate, and the path's samples to show it.
+    pub fill_every: Duration,
+    /// The socket may send this much faster than the stream: room for keyframes, and the
+    /// headroom in which delivery samples show a faster path.
+    pub pacing_headroom: f64,
 }
 
 impl AbrConfig {
@@ -125,19 +139,23 @@ impl AbrConfig {
             throughput_window: Duration::from_secs(2),
             decrease_factor: 0.8,
             increase_step_kbps: 50,
-            calm_before_increase: Duration::from_secs(5),
-            max_calm_before_increase: Duration::from_secs(15),
+            calm_before_increase: Duration::from_secs(3),
+            max_calm_before_increase: Duration::from_secs(6),
             queue_high: Duration::from_millis(800),
             queue_low: Duration::from_millis(300),
             standing_queue_after: Duration::from_secs(2),
             careful_increase_every: Duration::from_millis(1500),
-            careful_until: 1.3,
+            careful_until: 1.15,
             rung_up_margin: 0.2,
-            rung_up_hold: Duration::from_secs(2),
+            rung_up_hold: Duration::from_secs(1),
             outage_after: Duration::from_secs(2),
             audio_only_after: Duration::from_secs(2),
             audio_only_retry: Duration::from_secs(10),
             max_audio_only_retry: Duration::from_secs(60),
+            fill: 0.9,
+            capacity_window: Duration::from_secs(30),
+            fill_every: Duration::from_secs(1),
+            pacing_headroom: 1.5,
         }
     }
 
@@ -172,6 +190,20 @@ pub struct AbrSample {
     pub send_errors: u32,
     /// GOPs the send window dropped since the previous sample.
     pub dropped_gops: u32,
+    /// What the path delivered since the previous sample, where the platform can tell.
+    pub path: Option<PathSample>,
+}
+
+/// What the path delivered over one sample while the socket never ran out of data to send
+/// (measured from its unsent bytes where the platform counts them exactly: Linux, Android).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathSample {
+    /// Payload the path took, kbit/s.
+    pub delivery_kbps: u32,
+    /// How long the socket was saturated in the sample; short spans are noise. Held back by
+    /// the pacing cap (the stream's rate with headroom), the delivery says the path carries at
+    /// least that much, so filling it raises the cap and probes further.
+    pub measured_for: Duration,
 }
 
 /// Why the controller changed something.
@@ -269,6 +301,16 @@ pub struct AbrController {
     audio_only_wait: Duration,
     /// True from trying video again after audio only until the bitrate could rise.
     trying_video: bool,
+    /// Delivery samples (time, kbit/s) within the capacity window, oldest first.
+    delivered: VecDeque<(Duration, u32)>,
+    /// The capacity estimate after each sample (time, kbit/s), over the last seconds.
+    capacity_history: VecDeque<(Duration, u32)>,
+    /// The capacity when an outage began, restored when the link returns.
+    held_capacity: Option<u32>,
+    /// When the link returned after an outage, until the throughput has been measured on the
+    /// returned link alone.
+    outage_backlog: Option<Duration>,
+    last_fill: Option<Duration>,
 }
 
 impl AbrController {
@@ -296,6 +338,11 @@ impl AbrController {
             last_decrease: None,
             audio_only_wait: config.audio_only_retry,
             trying_video: false,
+            delivered: VecDeque::new(),
+            capacity_history: VecDeque::new(),
+            held_capacity: None,
+            outage_backlog: None,
+            last_fill: None,
             config,
         }
     }
@@ -318,6 +365,34 @@ impl AbrController {
     /// True while the live stream carries audio only.
     pub fn audio_only(&self) -> bool {
         self.audio_only.is_some()
+    }
+
+    /// The path's capacity as estimated from its delivery samples, kbit/s of TCP payload:
+    /// the fastest within the capacity window since the last congestion, but one. A burst of
+    /// acknowledgements can make one reading a fifth too fast; two rarely agree on it.
+    pub fn capacity_kbps(&self) -> Option<u32> {
+        let mut readings: Vec<u32> = self.delivered.iter().map(|&(_, k)| k).collect();
+        readings.sort_unstable_by(|a, b| b.cmp(a));
+        readings.get(1).or(readings.first()).copied()
+    }
+
+    /// The pacing cap for a stream sent at `kbps` (audio included), kbit/s.
+    pub fn pacing_kbps(&self, kbps: u32) -> u32 {
+        (f64::from(kbps) * self.config.pacing_headroom).round() as u32
+    }
+
+    /// Keeps this sample's delivery for the capacity estimate and forgets what left the window.
+    fn note_path(&mut self, at: Duration, path: Option<PathSample>) {
+        if let Some(path) = path.filter(|p| p.measured_for >= MIN_SATURATED) {
+            self.delivered.push_back((at, path.delivery_kbps));
+        }
+        while self
+            .delivered
+            .front()
+            .is_some_and(|&(t, _)| at.saturating_sub(t) > self.config.capacity_window)
+        {
+            self.delivered.pop_front();
+        }
     }
 
     /// Takes one sample and returns the changes to make, in order (rung, frame rate, bitrate).
@@ -348,6 +423,15 @@ impl AbrController {
             let since = *self.stalled_since.get_or_insert(sample.at);
             if self.audio_only.is_none() && sample.at - since >= self.config.outage_after {
                 self.audio_only = Some(AudioOnly::Outage);
+                // As the link went: the cuts its last throughput readings caused were the outage
+                // starting, not the link's capacity.
+                let from = since.saturating_sub(self.config.throughput_window * 2);
+                self.held_capacity = self
+                    .capacity_history
+                    .iter()
+                    .filter(|&&(t, _)| t >= from)
+                    .map(|&(_, k)| k)
+                    .max();
                 self.unseen_congestion = 0;
                 return vec![AbrDecision::AudioOnly {
                     on: true,
@@ -366,6 +450,7 @@ impl AbrController {
         }
         let unseen_congestion = std::mem::take(&mut self.unseen_congestion);
         self.stalled_since = None;
+        self.note_path(sample.at, sample.path);
         let mut decisions = Vec::new();
         if self.audio_only == Some(AudioOnly::Outage) {
             // Resume where the link was; this very sample corrects it if it came back worse.
@@ -374,12 +459,35 @@ impl AbrController {
             self.growing_samples = 0;
             self.recent.clear();
             measured_kbps = self.measure(elapsed, sample.bytes_accepted);
+            // The same path, most likely: its capacity holds until a congestion says otherwise.
+            self.delivered.clear();
+            if let Some(held) = self.held_capacity.take() {
+                self.delivered.push_back((sample.at, held));
+            }
             decisions.push(AbrDecision::AudioOnly {
                 on: false,
                 reason: AbrReason::LinkBack,
             });
+            // A probe under way when the link went is not confirmed: back to what it carried.
+            if let Some(fill) = self.fill_kbps().filter(|&k| k < self.kbps) {
+                let fill = fill.max(self.config.min_kbps());
+                let rung = (0..=self.rung)
+                    .rev()
+                    .find(|&i| self.config.ladder[i].min_kbps <= fill)
+                    .unwrap_or(0);
+                decisions.extend(self.apply(rung, fill, AbrReason::LinkBack));
+            }
+            self.outage_backlog = Some(sample.at);
         }
 
+        if self
+            .outage_backlog
+            .is_some_and(|t| sample.at - t >= self.config.throughput_window)
+        {
+            // The backlog was skipped at the return; what waits now waits on the returned link.
+            self.outage_backlog = None;
+            self.queued_since = None;
+        }
         if sample.queue_level < self.config.queue_low {
             self.queued_since = None;
         }
@@ -390,14 +498,18 @@ impl AbrController {
             && sample.queue_level * 5 >= level_then * 4;
         // A keyframe makes the queue grow for a sample or two; three in a row, or two above the
         // noise level, is a link that cannot keep up.
-        let congested = standing
+        // What waited through an outage is skipped or drains: until the returned link is
+        // measured, the queue says nothing about it.
+        let queue_congested = self.outage_backlog.is_none()
+            && (standing
+                || (sample.queue_level >= self.config.queue_high
+                    && sample.queue_level >= previous_level)
+                || (self.growing_samples >= 2 && sample.queue_level >= self.config.queue_low)
+                || self.growing_samples >= 3);
+        let congested = queue_congested
             || sample.send_errors > 0
-            || sample.dropped_gops > 0
-            || unseen_congestion > 0
-            || (sample.queue_level >= self.config.queue_high
-                && sample.queue_level >= previous_level)
-            || (self.growing_samples >= 2 && sample.queue_level >= self.config.queue_low)
-            || self.growing_samples >= 3;
+            || (sample.dropped_gops > 0 && self.outage_backlog.is_none())
+            || unseen_congestion > 0;
         if congested {
             let reason = AbrReason::Congestion {
                 measured_kbps: measured_kbps.round() as u32,
@@ -410,7 +522,23 @@ impl AbrController {
         } else {
             decisions.extend(self.on_calm(sample.at));
         }
+        self.remember_capacity(sample.at);
         decisions
+    }
+
+    /// Keeps the capacity estimate of this sample for a few seconds (see `held_capacity`).
+    fn remember_capacity(&mut self, at: Duration) {
+        if let Some(kbps) = self.capacity_kbps() {
+            self.capacity_history.push_back((at, kbps));
+        }
+        let keep = self.config.throughput_window * 4;
+        while self
+            .capacity_history
+            .front()
+            .is_some_and(|&(t, _)| at.saturating_sub(t) > keep)
+        {
+            self.capacity_history.pop_front();
+        }
     }
 
     /// Adds a sample of `bytes` over `elapsed` and returns the throughput over the window, kbit/s.
@@ -457,8 +585,13 @@ impl AbrController {
             return Vec::new();
         };
         self.last_decrease = Some(at);
-        // A standing queue is measured anew from this cut.
+        // A standing queue is measured anew from this cut, and the capacity is what the link
+        // carried as it congested.
         self.queued_since = None;
+        self.delivered.clear();
+        if measured_kbps > 0.0 {
+            self.delivered.push_back((at, measured_kbps.round() as u32));
+        }
         if measured_kbps > 0.0 {
             self.link_kbps = Some(measured_kbps);
         }
@@ -511,6 +644,11 @@ impl AbrController {
             self.calm_since = Some(at);
             return vec![AbrDecision::AudioOnly { on: false, reason }];
         }
+        // The path showed room: fill it at once. Otherwise probe, step by step.
+        if let Some(kbps) = self.fill_target(at, calm_for) {
+            self.last_fill = Some(at);
+            return self.rise_to(at, kbps, reason);
+        }
         if calm_for < self.calm_needed {
             return Vec::new();
         }
@@ -525,6 +663,43 @@ impl AbrController {
                 return Vec::new();
             }
         }
+        // Near the last congestion: additive, but never more than a tenth at once (50 kbit/s is
+        // a small step at 1 Mbit/s and a big one at 200 kbit/s, right where a link is at its
+        // limit). Far from it, or with no congestion known: 15 %, to find a better link soon.
+        let near_limit = self.link_kbps.is_some();
+        let step = if near_limit {
+            self.config.increase_step_kbps.min(self.kbps / 10)
+        } else {
+            self.config.increase_step_kbps.max(self.kbps * 3 / 20)
+        }
+        .max(MIN_INCREASE_KBPS);
+        self.rise_to(at, self.kbps + step, reason)
+    }
+
+    /// The video bitrate that fills the path's capacity, when it is known, above the bitrate
+    /// now, and the last move towards it has had time to show.
+    fn fill_target(&self, at: Duration, calm_for: Duration) -> Option<u32> {
+        let target = self.fill_kbps()?;
+        let settled = calm_for >= self.config.fill_every
+            && self
+                .last_fill
+                .is_none_or(|t| at.saturating_sub(t) >= self.config.fill_every);
+        (settled && target >= self.kbps + MIN_INCREASE_KBPS).then_some(target)
+    }
+
+    /// The video bitrate that fills the estimated capacity (less audio and framing), up to the
+    /// top of the ladder.
+    fn fill_kbps(&self) -> Option<u32> {
+        let capacity = f64::from(self.capacity_kbps()?);
+        let video = capacity * self.config.fill
+            - f64::from(self.config.audio_kbps)
+            - f64::from(MUX_OVERHEAD_KBPS);
+        Some((video.max(0.0) as u32).min(self.config.max_kbps()))
+    }
+
+    /// Raises the bitrate to `kbps` (within the rung), stepping the rung up once the bitrate
+    /// has held above the next rung's floor.
+    fn rise_to(&mut self, at: Duration, kbps: u32, reason: AbrReason) -> Vec<AbrDecision> {
         let ladder = &self.config.ladder;
         let up_threshold =
             |i: usize| f64::from(ladder[i].min_kbps) * (1.0 + self.config.rung_up_margin);
@@ -538,14 +713,7 @@ impl AbrController {
                 rung += 1;
             }
         }
-        // Additive, but never more than a tenth at once: 50 kbit/s is a small step at 1 Mbit/s
-        // and a big one at 200 kbit/s, right where a link is at its limit.
-        let step = self
-            .config
-            .increase_step_kbps
-            .min(self.kbps / 10)
-            .max(MIN_INCREASE_KBPS);
-        let kbps = (self.kbps + step).min(ladder[rung].max_kbps);
+        let kbps = kbps.min(ladder[rung].max_kbps);
         if kbps > self.kbps {
             self.last_increase = Some(at);
             self.increased = true;
@@ -667,6 +835,7 @@ mod tests {
                 queue_level: Duration::from_millis(level_ms as u64),
                 send_errors: 0,
                 dropped_gops,
+                path: None,
             };
             let kbps_before = abr.kbps();
             let decisions = abr.step(sample);
@@ -746,6 +915,7 @@ mod tests {
             queue_level: Duration::from_millis(queue_ms),
             send_errors: 0,
             dropped_gops: 0,
+            path: None,
         }
     }
 
@@ -1003,8 +1173,10 @@ mod tests {
             .unwrap();
         assert!(off.at >= Duration::from_secs(38) && off.at <= Duration::from_secs(39));
         // The outage says nothing about capacity: the bitrate is kept through it, and the silent
-        // samples do not count against the link once it is back.
+        // samples do not count against the link once it is back. A bitrate that was above the
+        // link before the outage is cut as it would have been without one, no further.
         assert_eq!(on.kbps, off.kbps);
+        let video_link = 1_500 - config.audio_kbps;
         let after: Vec<_> = ticks
             .iter()
             .filter(|t| t.at > off.at && t.at < off.at + Duration::from_secs(10))
@@ -1012,7 +1184,7 @@ mod tests {
         assert!(
             after
                 .iter()
-                .all(|t| t.kbps >= off.kbps * 8 / 10 && !t.audio_only),
+                .all(|t| t.kbps >= off.kbps.min(video_link) * 8 / 10 && !t.audio_only),
             "{:?}",
             after.iter().map(|t| t.kbps).collect::<Vec<_>>()
         );
@@ -1064,6 +1236,7 @@ mod tests {
             queue_level: Duration::from_millis(100),
             send_errors: errors,
             dropped_gops: gops,
+            path: None,
         };
         let congestion = AbrReason::Congestion {
             measured_kbps: 2_000,
@@ -1117,6 +1290,8 @@ mod tests {
             .iter()
             .find(|t| t.at > Duration::from_secs(20) && t.total_kbps(config.audio_kbps) <= limit)
             .unwrap();
+        // Settled, it fills at most 95 % of the link, probing included.
+        let full = 285;
         assert!(down.at <= Duration::from_secs(30), "down at {:?}", down.at);
         let settled: Vec<_> = ticks
             .iter()
@@ -1127,7 +1302,7 @@ mod tests {
             .map(|t| t.total_kbps(config.audio_kbps))
             .sum::<u32>()
             / settled.len() as u32;
-        assert!((150..=limit).contains(&mean), "{mean} kbit/s on average");
+        assert!((150..=full).contains(&mean), "{mean} kbit/s on average");
     }
 
     #[test]
@@ -1139,6 +1314,7 @@ mod tests {
             queue_level: Duration::from_millis(queue_ms),
             send_errors: 0,
             dropped_gops,
+            path: None,
         };
         // Calm at 900 kbit/s, then the socket takes one big message at a time.
         for i in 1..=10 {

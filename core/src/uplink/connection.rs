@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use gstreamer as gst;
 
+use super::delivery::SocketReading;
 use super::publisher::{RtmpConnection, RtmpEndpoint};
 use super::srt::SrtConnection;
 use super::supervisor::LinkFailure;
@@ -134,6 +135,15 @@ impl Connection {
     pub fn backlog(&self) -> Option<u64> {
         match self {
             Connection::Rtmp(c) => c.backlog(),
+            Connection::Srt(_) => None,
+        }
+    }
+
+    /// The socket's unsent and acknowledged bytes, where the connection has a socket and the
+    /// platform counts both.
+    pub fn reading(&self) -> Option<SocketReading> {
+        match self {
+            Connection::Rtmp(c) => c.reading(),
             Connection::Srt(_) => None,
         }
     }

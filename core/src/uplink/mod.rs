@@ -2,7 +2,10 @@
 //! media to the ingest (RTMP(S) on a socket of its own, SRT through srtsink).
 
 pub mod abr;
+#[cfg(test)]
+mod abr_fill_tests;
 pub(crate) mod connection;
+pub(crate) mod delivery;
 pub(crate) mod feed;
 pub(crate) mod flv;
 pub(crate) mod link;

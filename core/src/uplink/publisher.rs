@@ -11,6 +11,7 @@ use bytes::Bytes;
 use gstreamer as gst;
 use rml_rtmp::sessions::StreamMetadata;
 
+use super::delivery::SocketReading;
 use super::flv;
 use super::link::{Link, Received};
 use super::rtmp::{Phase, Publish, PublishPoint};
@@ -281,6 +282,15 @@ impl RtmpConnection {
     /// `None` when the system cannot tell.
     pub fn backlog(&self) -> Option<u64> {
         self.link.control().unsent_bytes()
+    }
+
+    /// The socket's unsent and acknowledged bytes; `None` where the platform lacks either.
+    pub fn reading(&self) -> Option<SocketReading> {
+        let control = self.link.control();
+        Some(SocketReading {
+            unsent: control.unsent_bytes()?,
+            delivered: control.delivered_bytes()?,
+        })
     }
 
     /// True once media bytes, not just the set-up, have left the phone.

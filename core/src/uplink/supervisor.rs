@@ -15,6 +15,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::connection::{Connection, Endpoint};
+use super::delivery::{DeliveryMeter, Saturation};
 use super::feed::Feed;
 use super::reconnect::{FailureKind, ReconnectDecision, ReconnectPolicy, Reconnector, classify};
 use super::send_window::PacketKind;
@@ -78,6 +79,8 @@ struct Shared {
     /// The least the current connection's socket held not yet sent, over the reads since the
     /// last [`Uplink::take_socket_backlog`] (`u64::MAX`: no read).
     socket_unsent_min: AtomicU64,
+    /// What the path delivered since the last [`Uplink::take_delivery`].
+    delivery: DeliveryMeter,
     /// The fastest the socket may send, kbit/s (0: as fast as TCP likes).
     pacing_kbps: AtomicU32,
     /// Connections that failed (refused, broken or stalled), since the start.
@@ -106,6 +109,7 @@ impl Uplink {
             bytes_before: AtomicU64::new(0),
             bytes_current: AtomicU64::new(0),
             socket_unsent_min: AtomicU64::new(u64::MAX),
+            delivery: DeliveryMeter::default(),
             pacing_kbps: AtomicU32::new(0),
             failures: AtomicU64::new(0),
         });
@@ -145,6 +149,13 @@ impl Uplink {
             u64::MAX => 0,
             bytes => bytes,
         }
+    }
+
+    /// What the path delivered while the socket never ran dry (see [`super::delivery`]), since
+    /// the last call that returned it: kbit/s and the time measured; `None` while that time is
+    /// under `at_least`.
+    pub fn take_delivery(&self, at_least: Duration) -> Option<(u32, Duration)> {
+        self.shared.delivery.take(at_least)
     }
 
     /// Caps how fast the connection's socket sends (kbit/s; 0 lifts the cap), now and for the
@@ -359,6 +370,7 @@ struct Watch {
     last_bytes: u64,
     last_progress: Instant,
     pacing_applied: Option<u32>,
+    saturation: Saturation,
 }
 
 impl Watch {
@@ -370,6 +382,7 @@ impl Watch {
             last_bytes: 0,
             last_progress: opened,
             pacing_applied: None,
+            saturation: Saturation::default(),
         }
     }
 
@@ -424,6 +437,11 @@ fn pump(
     loop {
         if shared.stopped() {
             return End::Stopped;
+        }
+        if watch.live
+            && let Some((bytes, took)) = watch.saturation.woke(connection.reading())
+        {
+            shared.delivery.add(bytes, took);
         }
         if let Err(failure) = connection.service(ready) {
             return End::Failed(failure);
@@ -520,6 +538,7 @@ fn note_progress(
             .socket_unsent_min
             .fetch_min(backlog, Ordering::Relaxed);
     }
+
     if bytes != watch.last_bytes || !waiting {
         watch.last_bytes = bytes;
         watch.last_progress = Instant::now();

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::NetLabError;
 
 /// The profiles shipped in `sandbox/netlab-profiles/`, embedded in the binary.
-const BUILTIN: [(&str, &str); 5] = [
+const BUILTIN: [(&str, &str); 7] = [
     (
         "good-4g",
         include_str!("../../netlab-profiles/good-4g.json"),
@@ -21,6 +21,14 @@ const BUILTIN: [(&str, &str); 5] = [
     (
         "collapse",
         include_str!("../../netlab-profiles/collapse.json"),
+    ),
+    (
+        "steady-outage",
+        include_str!("../../netlab-profiles/steady-outage.json"),
+    ),
+    (
+        "step-up",
+        include_str!("../../netlab-profiles/step-up.json"),
     ),
 ];
 
