@@ -109,7 +109,7 @@ def svg(rows: list[tuple[float, float, float, float]], title: str) -> str:
 
 def text_plot(rows: list[tuple[float, float, float, float]], width: int = 60) -> str:
     k_max = max(max(r[1], r[2]) for r in rows) or 1
-    out = ["  s   link  sent   est  (# encoded video + audio, | link)"]
+    out = ["  s   link   enc   est  (# encoded video + audio, | link)"]
     for t, link, sent, est in rows:
         bar = [" "] * (width + 1)
         for i in range(round(width * min(sent, k_max) / k_max)):
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     up = [r for r in rows if r[1] > 0 and r[0] >= 10]
     if up:
         used = sum(r[2] for r in up) / sum(r[1] for r in up)
-        print(f"\nsent / link while the link is up, from 10 s: {100 * used:.0f} %")
+        print(f"\nencoded / link while the link is up, from 10 s: {100 * used:.0f} %")
     if args.svg:
         args.svg.parent.mkdir(parents=True, exist_ok=True)
         args.svg.write_text(svg(rows, profile.get("name", args.profile)))
