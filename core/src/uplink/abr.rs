@@ -2,13 +2,16 @@
 //! the encoder changes to make. Time is injected through the samples, so recorded traces replay
 //! exactly in tests.
 //!
-//! Decreases are fast and multiplicative (to below the throughput the socket accepted), increases
-//! slow and additive after sustained calm. The resolution rung and the frame rate follow the
-//! bitrate with hysteresis: down as soon as the bitrate leaves the rung's range, up only when it
-//! has stayed above the next rung's floor plus a margin for a while. Below the lowest rung the
-//! live stream carries audio only. A queue that stands without draining is congestion too, and
-//! near the throughput measured at the last congestion increases are spaced out, so that each
-//! shows on the queue before the next.
+//! Where the socket shows what the path delivers ([`PathSample`]), the bitrate fills 90 % of
+//! that capacity as soon as the link is calm; a reading held back by the pacing cap raises the
+//! cap, so the next one shows more. Elsewhere increases are probes: additive and spaced out near
+//! the throughput measured at the last congestion, so that each shows on the queue before the
+//! next, 15 % at a time away from it. Decreases are fast and multiplicative (to below the
+//! throughput the socket accepted). The resolution rung and the frame rate follow the bitrate
+//! with hysteresis: down as soon as the bitrate leaves the rung's range, up only when it has
+//! stayed above the next rung's floor plus a margin for a while. Below the lowest rung the live
+//! stream carries audio only. A queue that stands without draining is congestion too. An outage
+//! keeps the capacity the link had, for its return. See ARCHITECTURE.md, "Filling the link".
 
 use std::collections::VecDeque;
 use std::time::Duration;
