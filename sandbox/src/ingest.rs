@@ -138,21 +138,8 @@ impl LocalIngest {
     }
 
     fn wait_listening(&mut self) -> Result<(), IngestError> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let deadline = Instant::now() + START_TIMEOUT;
-        while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-                .is_some();
-            if exited {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if wait_accepting(self.port, self.child.as_mut(), START_TIMEOUT) {
+            return Ok(());
         }
         let mut log =
             std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default();
@@ -160,6 +147,7 @@ impl LocalIngest {
             let _ = stderr.read_to_string(&mut log);
         }
         self.stop();
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         Err(IngestError::NotListening { addr, log })
     }
 
@@ -229,6 +217,27 @@ impl Drop for LocalIngest {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Waits until something accepts TCP connections on loopback `port`, for at most `timeout`;
+/// false when the time runs out or `child` (the server) exits first.
+pub fn wait_accepting(port: u16, mut child: Option<&mut Child>, timeout: Duration) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        let exited = child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+            .is_some();
+        if exited {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
 
 /// A port the OS reports free on loopback.

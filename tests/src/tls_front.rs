@@ -2,17 +2,28 @@
 //! terminator (stunnel) in front of nginx-rtmp, so that `rtmps://` can be published to it.
 
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fieldcast_sandbox::ingest::{free_port, terminate};
+use fieldcast_core::{SessionConfig, StreamProfile};
+use fieldcast_sandbox::ingest::{free_port, terminate, wait_accepting};
 
 /// Where Debian's stunnel4 package installs stunnel, under either of its names.
 const STUNNEL: [&str; 2] = ["/usr/bin/stunnel4", "/usr/bin/stunnel"];
 /// How long stunnel may take to start accepting connections.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A small (270p) session to `url`, trusting `ca_pem` on top of the system's roots when given.
+pub fn session_config(url: String, ca_pem: Option<String>) -> SessionConfig {
+    let builder = SessionConfig::builder(url).profile(StreamProfile::P270);
+    match ca_pem {
+        Some(pem) => builder.ingest_ca_pem(pem),
+        None => builder,
+    }
+    .build()
+    .unwrap()
+}
 
 /// A private certificate authority made with the `openssl` command line in its own temp dir,
 /// and a server certificate it signed for the DNS name `localhost` only (no IP address: a
@@ -210,21 +221,8 @@ impl TlsFront {
 
     /// Waits until stunnel accepts connections; its log when it exits or times out instead.
     fn wait_listening(&mut self) -> Result<(), String> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        let deadline = Instant::now() + START_TIMEOUT;
-        while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            let exited = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-                .is_some();
-            if exited {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if wait_accepting(self.port, self.child.as_mut(), START_TIMEOUT) {
+            return Ok(());
         }
         let mut log = self.log();
         if let Some(stderr) = self.child.as_mut().and_then(|c| c.stderr.as_mut()) {

@@ -6,21 +6,11 @@ use std::time::{Duration, Instant};
 use fieldcast_core::{
     Error, IngestCause, LiveSession, SessionConfig, SessionState, StreamProfile, TlsFailure,
 };
-use fieldcast_tests::tls_front::{TestCa, TlsFront};
+use fieldcast_tests::tls_front::{TestCa, TlsFront, session_config};
 use fieldcast_tests::*;
 
 /// How long a session may take to fail on a TLS error: TLS fails in the first round trips.
 const TLS_FAILURE_LIMIT: Duration = Duration::from_secs(10);
-
-fn config(url: String, ca_pem: Option<String>) -> SessionConfig {
-    let builder = SessionConfig::builder(url).profile(StreamProfile::P270);
-    match ca_pem {
-        Some(pem) => builder.ingest_ca_pem(pem),
-        None => builder,
-    }
-    .build()
-    .unwrap()
-}
 
 /// Starts a session and returns the error that fails it, within `limit`.
 fn fails_with(config: SessionConfig, limit: Duration) -> Error {
@@ -56,7 +46,7 @@ fn publishes_h264_and_aac_over_rtmps_with_a_private_ca() {
     let front = TlsFront::start(&ca, ingest.port());
     let key = "tls";
     let url = format!("rtmps://localhost:{}/live/{key}", front.port);
-    let stats = run_live(config(url, Some(ca.ca_pem())), 4.0);
+    let stats = run_live(session_config(url, Some(ca.ca_pem())), 4.0);
     assert_eq!(stats.dropped_frames, 0);
     assert!(stats.bytes_sent > 50_000, "{stats:?}");
     let r = report(&ingest.recording(key));
@@ -76,7 +66,7 @@ fn a_certificate_for_another_name_is_a_name_mismatch() {
     let front = TlsFront::start(&ca, ingest.port());
     // The certificate is for `localhost` only, not for the address.
     let url = format!("rtmps://127.0.0.1:{}/live/k", front.port);
-    let err = fails_with(config(url, Some(ca.ca_pem())), TLS_FAILURE_LIMIT);
+    let err = fails_with(session_config(url, Some(ca.ca_pem())), TLS_FAILURE_LIMIT);
     assert_eq!(tls_failure(&err), TlsFailure::NameMismatch, "{err}");
 }
 
@@ -90,7 +80,7 @@ fn a_certificate_from_an_untrusted_ca_is_an_unknown_issuer() {
         ("only the system roots", None),
         ("an unrelated CA", Some(TestCa::unrelated_ca_pem())),
     ] {
-        let err = fails_with(config(url.clone(), extra_ca), TLS_FAILURE_LIMIT);
+        let err = fails_with(session_config(url.clone(), extra_ca), TLS_FAILURE_LIMIT);
         assert_eq!(
             tls_failure(&err),
             TlsFailure::UnknownIssuer,

@@ -5,6 +5,8 @@
 //! failures in-process carry neither in their errors, events, logs or `Debug`. Each case also
 //! checks that it failed the way it was meant to and that the redacted URL is what is shown.
 
+mod sync_support;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -21,7 +23,7 @@ use fieldcast_core::{
 use fieldcast_sandbox::ingest::free_port;
 use fieldcast_sandbox::{Sandbox, SandboxOptions};
 use fieldcast_tests::relay::Relay;
-use fieldcast_tests::tls_front::{TestCa, TlsFront};
+use fieldcast_tests::tls_front::{TestCa, TlsFront, session_config};
 use fieldcast_tests::*;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::TryRecvError;
@@ -577,16 +579,6 @@ fn session_events(rx: &mut Receiver<SessionEvent>) -> String {
     }
 }
 
-fn session_config(url: String, ca_pem: Option<String>) -> SessionConfig {
-    let builder = SessionConfig::builder(url).profile(StreamProfile::P270);
-    match ca_pem {
-        Some(pem) => builder.ingest_ca_pem(pem),
-        None => builder,
-    }
-    .build()
-    .unwrap()
-}
-
 #[test]
 fn failed_sessions_carry_no_stream_key_in_process() {
     capture_logs();
@@ -667,24 +659,6 @@ fn failed_sessions_carry_no_stream_key_in_process() {
     assert_no_secret("the logs", &logs());
 }
 
-/// Waits up to `timeout` for a sync event matching `pred`.
-fn wait_sync_event(
-    rx: &mut Receiver<SyncEvent>,
-    timeout: Duration,
-    mut pred: impl FnMut(&SyncEvent) -> bool,
-) -> Option<SyncEvent> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        match rx.try_recv() {
-            Ok(event) if pred(&event) => return Some(event),
-            Ok(_) | Err(TryRecvError::Lagged(_)) => {}
-            Err(TryRecvError::Empty) => std::thread::sleep(Duration::from_millis(10)),
-            Err(TryRecvError::Closed) => return None,
-        }
-    }
-    None
-}
-
 /// A store with one product and one sale waiting for the platform.
 fn store_with_a_sale(path: &Path) -> Store {
     let store = Store::open(path).unwrap();
@@ -757,7 +731,7 @@ fn a_refused_platform_token_is_shown_nowhere() {
     assert_no_secret("SyncConfig's Debug", &format!("{config:?}"));
     let engine = SyncEngine::start(store, config).unwrap();
     let mut events = engine.subscribe();
-    let paused = wait_sync_event(&mut events, Duration::from_secs(10), |e| {
+    let paused = sync_support::wait_event(&mut events, Duration::from_secs(10), |e| {
         matches!(e, SyncEvent::Paused { .. })
     });
     assert!(
