@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FIELDCAST := target/release/fieldcast
 
-.PHONY: deps build bindings demo test check-phones test-kotlin test-swift bench bench-push bench-pixels bench-wakeups bench-network fmt lint clean
+.PHONY: deps build bindings demo test check-phones test-kotlin test-swift bench bench-push bench-pixels bench-record bench-wakeups bench-network fmt lint clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -48,6 +48,7 @@ bench: build
 	$(CARGO) run --release -q -p fieldcast-tests --bin commerce_bench
 	$(MAKE) --no-print-directory bench-push
 	$(MAKE) --no-print-directory bench-pixels
+	$(MAKE) --no-print-directory bench-record
 	$(MAKE) --no-print-directory bench-wakeups
 
 # Context switches per second of a live session's threads (BASELINE=path/to/fieldcast adds an
@@ -60,6 +61,12 @@ bench-wakeups: build
 # veryfast and ultrafast: the CPU around the encoder. Where it goes: scripts/perf-breakdown.sh.
 bench-pixels: build
 	python3 bench/pixels_bench.py --fieldcast $(FIELDCAST)
+
+# The CPU and peak RSS of `fieldcast live --record` against the same session without, on loopback
+# and through a throttled relay (the adaptive bitrate lowers the live stream, the recording keeps
+# full quality with an encoder of its own).
+bench-record: build
+	python3 bench/record_bench.py --fieldcast $(FIELDCAST)
 
 # 720p30 NV12 frames pushed from Kotlin against the same frames pushed from Rust.
 bench-push: build

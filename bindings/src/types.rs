@@ -213,6 +213,10 @@ pub struct SessionConfig {
     /// The bitrate, size and frame rate follow the uplink.
     #[uniffi(default = true)]
     pub adaptive_bitrate: bool,
+    /// The device runs one video encoder at a time: the replay then follows the live rendition
+    /// instead of running a second encoder while the live stream is below full quality.
+    #[uniffi(default = false)]
+    pub one_video_encoder: bool,
     /// Extra CA certificates (one or more, PEM) trusted for an `rtmps://` ingest besides the
     /// system's roots, for an ingest behind a private CA; null trusts the system's roots only.
     #[uniffi(default)]
@@ -224,7 +228,8 @@ impl TryFrom<SessionConfig> for core::SessionConfig {
     fn try_from(c: SessionConfig) -> Result<Self, FieldCastError> {
         let mut builder = core::SessionConfig::builder(c.ingest_url)
             .source(c.source.into())
-            .adaptive_bitrate(c.adaptive_bitrate);
+            .adaptive_bitrate(c.adaptive_bitrate)
+            .one_video_encoder(c.one_video_encoder);
         if let Some(profile) = c.profile {
             builder = builder.profile(profile.into());
         }
@@ -330,6 +335,9 @@ pub struct LiveStats {
     pub send_queue_ms: u64,
     /// The uplink's capacity as the adaptive bitrate estimates it, kbit/s; 0 when unknown.
     pub link_kbps: u32,
+    /// Video encoders at work: 2 while the recording runs its own (the live stream is below
+    /// full quality), else 1.
+    pub video_encoders: u32,
 }
 
 impl From<core::LiveStats> for LiveStats {
@@ -350,6 +358,7 @@ impl From<core::LiveStats> for LiveStats {
             audio_only: s.audio_only,
             send_queue_ms: s.send_queue.as_millis() as u64,
             link_kbps: s.link_kbps,
+            video_encoders: s.video_encoders,
         }
     }
 }
@@ -407,6 +416,10 @@ pub enum Adaptation {
         encoder: String,
         on_renegotiation: bool,
     },
+    /// The replay follows the live rendition from now on, so it is at live quality while the
+    /// live stream is below full quality: the device runs one video encoder at a time
+    /// (`oneVideoEncoder`), or the recording's own encoder failed (`reason` says which). Sent once.
+    ReplayAtLiveQuality { reason: String },
 }
 
 impl From<core::uplink::abr::AbrDecision> for Adaptation {
@@ -471,6 +484,9 @@ impl From<core::SessionEvent> for SessionEvent {
                     on_renegotiation: reason == core::FixedBitrate::OnRenegotiation,
                 },
             },
+            core::SessionEvent::ReplayAtLiveQuality { reason } => SessionEvent::Adapted {
+                change: Adaptation::ReplayAtLiveQuality { reason },
+            },
         }
     }
 }
@@ -493,6 +509,7 @@ mod tests {
             encoder: None,
             record_dir: None,
             adaptive_bitrate: true,
+            one_video_encoder: false,
             ingest_ca_pem: None,
         }
     }

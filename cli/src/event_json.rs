@@ -32,6 +32,10 @@ pub fn event(event: &SessionEvent) -> Value {
             },
             "follows": "rung",
         }),
+        SessionEvent::ReplayAtLiveQuality { reason } => json!({
+            "event": "replay_at_live_quality",
+            "reason": reason,
+        }),
     };
     value["wall_ms"] = json!(wall_ms());
     value
@@ -71,6 +75,7 @@ fn stats(s: &LiveStats) -> Value {
         "audio_only": s.audio_only,
         "send_queue_ms": s.send_queue.as_millis() as u64,
         "link_kbps": s.link_kbps,
+        "video_encoders": s.video_encoders,
     })
 }
 

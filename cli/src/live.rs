@@ -48,6 +48,11 @@ pub struct LiveArgs {
     /// Also record the encoded stream as MP4 segments in this directory.
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// The device runs one video encoder at a time: with --record and the adaptive bitrate, the
+    /// replay follows the live rendition instead of running a second encoder while the live
+    /// stream is below full quality.
+    #[arg(long)]
+    pub one_encoder: bool,
     /// Stop after this many seconds.
     #[arg(long)]
     pub duration: Option<f64>,
@@ -79,6 +84,7 @@ impl fmt::Debug for LiveArgs {
             .field("encoder", &self.encoder)
             .field("x264_preset", &self.x264_preset)
             .field("record", &self.record)
+            .field("one_encoder", &self.one_encoder)
             .field("duration", &self.duration)
             .field("latency_stamp", &self.latency_stamp)
             .field("quiet", &self.quiet)
@@ -148,7 +154,8 @@ pub fn config(args: &LiveArgs) -> Result<SessionConfig, String> {
                 .parse()
                 .map_err(|e: fieldcast_core::Error| e.to_string())?,
         )
-        .adaptive_bitrate(!args.no_abr);
+        .adaptive_bitrate(!args.no_abr)
+        .one_video_encoder(args.one_encoder);
     if let Some(kbps) = args.video_kbps {
         builder = builder.video_kbps(kbps);
     }
@@ -243,6 +250,9 @@ async fn drive(
                 Ok(SessionEvent::Error(e)) => status.note(&format!("error: {e}")),
                 Ok(SessionEvent::EncoderBitrateFixed { encoder, reason }) => status.note(&format!(
                     "{encoder} cannot change its bitrate while live ({reason:?}): the resolution follows the uplink instead"
+                )),
+                Ok(SessionEvent::ReplayAtLiveQuality { reason }) => status.note(&format!(
+                    "the replay follows the live rendition ({reason})"
                 )),
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return Some(state),

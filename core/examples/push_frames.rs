@@ -48,6 +48,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 SessionEvent::EncoderBitrateFixed { encoder, .. } => {
                     println!("{encoder} keeps its bitrate: the resolution follows the uplink")
                 }
+                SessionEvent::ReplayAtLiveQuality { reason } => {
+                    println!("the replay follows the live rendition: {reason}")
+                }
             }
         }
     });

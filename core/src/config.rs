@@ -174,6 +174,12 @@ pub enum X264Preset {
 }
 
 impl X264Preset {
+    /// True when this preset is `other` or faster.
+    pub fn at_most(self, other: X264Preset) -> bool {
+        let rank = |p| Self::ALL.iter().position(|q| *q == p);
+        rank(self) <= rank(other)
+    }
+
     /// Every preset, fastest first.
     pub const ALL: [X264Preset; 9] = [
         X264Preset::Ultrafast,
@@ -257,6 +263,11 @@ pub struct SessionConfig {
     /// Adapt the live stream's bitrate, size and frame rate to the uplink (on by default);
     /// off keeps `video_kbps`, `profile` and `fps` fixed.
     pub adaptive: bool,
+    /// The device runs one video encoder at a time (many entry phones allow one or two hardware
+    /// encoder sessions). With a recording and the adaptive bitrate, the recording then follows
+    /// the live rendition, instead of running an encoder of its own while the live stream is
+    /// below full quality. Off by default.
+    pub one_video_encoder: bool,
     /// Extra certificate authorities (PEM) trusted for an `rtmps://` ingest, besides the
     /// system's roots: for an ingest with a private CA, and for tests.
     pub ingest_ca_pem: Option<String>,
@@ -280,6 +291,7 @@ pub struct SessionConfigBuilder {
     x264_preset: X264Preset,
     record: Option<RecordConfig>,
     adaptive: bool,
+    one_video_encoder: bool,
     ingest_ca_pem: Option<String>,
     #[cfg(feature = "qa")]
     latency_stamp: bool,
@@ -299,6 +311,7 @@ impl SessionConfig {
             encoder: EncoderPreference::Auto,
             x264_preset: X264Preset::default(),
             adaptive: true,
+            one_video_encoder: false,
             record: None,
             ingest_ca_pem: None,
             #[cfg(feature = "qa")]
@@ -357,6 +370,14 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Says that the device runs one video encoder at a time: with a recording and the adaptive
+    /// bitrate, the recording follows the live rendition (see
+    /// [`SessionConfig::one_video_encoder`]).
+    pub fn one_video_encoder(mut self, on: bool) -> Self {
+        self.one_video_encoder = on;
+        self
+    }
+
     /// Trusts the certificate authorities in `pem` (one or more PEM certificates) for an
     /// `rtmps://` ingest, besides the system's roots: an ingest behind a private CA, or a test.
     pub fn ingest_ca_pem(mut self, pem: impl Into<String>) -> Self {
@@ -394,6 +415,7 @@ impl SessionConfigBuilder {
             x264_preset: self.x264_preset,
             record: self.record,
             adaptive: self.adaptive,
+            one_video_encoder: self.one_video_encoder,
             ingest_ca_pem: self.ingest_ca_pem,
             #[cfg(feature = "qa")]
             latency_stamp: self.latency_stamp,

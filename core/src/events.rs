@@ -78,6 +78,9 @@ pub struct LiveStats {
     /// kbit/s of payload; 0 when unknown (adaptive bitrate off, a platform without `TCP_INFO`,
     /// SRT, or just after a congestion).
     pub link_kbps: u32,
+    /// Video encoders at work: 1, or 2 while a recording runs an encoder of its own because the
+    /// adaptive bitrate holds the live stream below full quality.
+    pub video_encoders: u32,
 }
 
 /// Something that happened in a session.
@@ -104,6 +107,14 @@ pub enum SessionEvent {
         encoder: String,
         /// Why it cannot follow.
         reason: FixedBitrate,
+    },
+    /// The recording follows the live rendition from now on, so while the adaptive bitrate
+    /// holds the live stream below full quality, the replay is at live quality too: the device
+    /// runs one video encoder at a time ([`crate::SessionConfig::one_video_encoder`]), or the
+    /// recording's own encoder failed (a device may refuse a second hardware encoder). Sent once.
+    ReplayAtLiveQuality {
+        /// Why, for a log or a developer.
+        reason: String,
     },
 }
 

@@ -338,9 +338,9 @@ fn shown_location(location: &str) -> String {
     }
 }
 
-/// Reads every FieldCast SEI message from an FLV stream: a file (e.g. what the ingest recorded)
-/// or an `rtmp://` URL played for at most `limit`. Messages repeated on keyframes appear once per
-/// carrying frame.
+/// Reads every FieldCast SEI message from an FLV stream (a file, e.g. what the ingest recorded,
+/// or an `rtmp://` URL played for at most `limit`) or an MP4 file (the replay). Messages repeated
+/// on keyframes appear once per carrying frame.
 pub fn read_stream_messages(location: &str, limit: Duration) -> Result<Vec<StreamMessage>> {
     init()?;
     let pipeline = gst::Pipeline::with_name("fieldcast-sei-reader");
@@ -353,7 +353,14 @@ pub fn read_stream_messages(location: &str, limit: Duration) -> Result<Vec<Strea
         s.set_property("location", location);
         s
     };
-    let demux = make("flvdemux", "sei-demux")?;
+    let demux = make(
+        if is_mp4_file(location) {
+            "qtdemux"
+        } else {
+            "flvdemux"
+        },
+        "sei-demux",
+    )?;
     let video = make("appsink", "sei-video")?;
     let audio = make("fakesink", "sei-audio")?;
     for sink in [&video, &audio] {
@@ -408,6 +415,14 @@ pub fn read_stream_messages(location: &str, limit: Duration) -> Result<Vec<Strea
     }
     let messages = std::mem::take(&mut found.lock().unwrap_or_else(|p| p.into_inner()).1);
     Ok(messages)
+}
+
+/// True when `location` is a file in the ISO/MP4 format (its first box is `ftyp`).
+fn is_mp4_file(location: &str) -> bool {
+    let mut head = [0u8; 8];
+    std::fs::File::open(location)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok_and(|()| &head[4..] == b"ftyp")
 }
 
 /// Plays `pipeline` until end-of-stream, an error or `deadline`, calling `tick` at least every

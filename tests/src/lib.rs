@@ -266,6 +266,28 @@ pub fn packets(path: &Path) -> Vec<Packet> {
         .collect()
 }
 
+/// The first and last presentation time (last plus its duration) of one kind of packet.
+pub fn span(packets: &[Packet], kind: &str) -> Option<(f64, f64)> {
+    let of_kind: Vec<&Packet> = packets.iter().filter(|p| p.kind == kind).collect();
+    let first = of_kind.iter().map(|p| p.pts_secs).reduce(f64::min)?;
+    let last = of_kind
+        .iter()
+        .map(|p| p.pts_secs + p.duration_secs.unwrap_or(0.0))
+        .reduce(f64::max)?;
+    Some((first, last))
+}
+
+/// The largest step between consecutive presentation times of one kind of packet, seconds.
+pub fn largest_step(packets: &[Packet], kind: &str) -> f64 {
+    let mut times: Vec<f64> = packets
+        .iter()
+        .filter(|p| p.kind == kind)
+        .map(|p| p.pts_secs)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+}
+
 /// How long an [`FfmpegListener`] may take to start listening.
 const LISTENER_START_TIMEOUT: Duration = Duration::from_secs(10);
 

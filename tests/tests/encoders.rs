@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fieldcast_core::media::elements;
 use fieldcast_core::media::encoders::{
     BitrateControl, EncoderFamily, FAMILIES, LiveChange, VideoEncoderKind, bitrate_control,
-    find_h264_encoders, make_video_encoder, set_video_bitrate,
+    find_h264_encoders, make_recording_encoder, make_video_encoder, set_video_bitrate,
 };
 use fieldcast_core::uplink::abr::AbrDecision;
 use fieldcast_core::*;
@@ -119,6 +119,7 @@ fn the_table_matches_the_installed_elements() {
             .chain(family.low_latency)
             .chain(family.realtime)
             .chain(family.no_reordering)
+            .chain(family.recording)
         {
             match element.find_property(property) {
                 Some(pspec) => {
@@ -246,6 +247,44 @@ fn a_configured_encoder_reads_back_the_tables_values() {
             );
         }
     }
+}
+
+/// The recording's own encoder takes its family's cheaper settings only where they were
+/// measured (x264: ultrafast for a live preset of veryfast or faster); the live encoder never.
+#[test]
+fn the_recordings_own_encoder_is_cheaper_only_where_measured() {
+    elements::init().unwrap();
+    let kind = VideoEncoderKind::for_factory("x264enc")
+        .expect("x264enc is installed here (Debian gstreamer1.0-plugins-ugly)");
+    let preset_of = |element: &gst::Element| {
+        let value = element.property_value("speed-preset");
+        glib::EnumValue::from_value(&value)
+            .unwrap()
+            .1
+            .nick()
+            .to_string()
+    };
+    let config = |preset| {
+        SessionConfig::builder("rtmp://127.0.0.1/live/preset")
+            .x264_preset(preset)
+            .build()
+            .unwrap()
+    };
+    let veryfast = config(X264Preset::Veryfast);
+    assert_eq!(
+        preset_of(&make_video_encoder(kind, &veryfast, "live").unwrap()),
+        "veryfast"
+    );
+    assert_eq!(
+        preset_of(&make_recording_encoder(kind, &veryfast, "own").unwrap()),
+        "ultrafast"
+    );
+    let medium = config(X264Preset::Medium);
+    assert_eq!(
+        preset_of(&make_recording_encoder(kind, &medium, "own").unwrap()),
+        "medium",
+        "not measured against medium: the live preset"
+    );
 }
 
 /// openh264 forced, live with the adaptive bitrate through a 300 kbit/s uplink: the controller

@@ -72,10 +72,14 @@ fn ffmpeg_rtmp_listener_receives_every_profile_cleanly() {
     });
 }
 
-/// A session publishing the test source at `profile` to `url`.
+/// A session publishing the test source at `profile` to `url`, with the adaptive bitrate off:
+/// each profile is checked at its own size and 30 fps, and on a loaded machine the adaptive
+/// bitrate could take a slow loopback server for congestion and lower them (the frame-rate change
+/// then shows up as timestamps an `ffmpeg -f null` decode reports as non-monotonic).
 fn config(url: &str, profile: StreamProfile) -> SessionConfig {
     SessionConfig::builder(url)
         .profile(profile)
+        .adaptive_bitrate(false)
         .build()
         .expect("a valid config")
 }

@@ -30,7 +30,7 @@ use fieldcast_core::LatencyReport;
 use fieldcast_core::probe::now_ms;
 use fieldcast_core::receiver::FrameArrival;
 use fieldcast_sandbox::netlab::{AppliedChange, NetLab, Profile};
-use fieldcast_tests::{Packet, fieldcast_binary, packets};
+use fieldcast_tests::{fieldcast_binary, largest_step, packets, span};
 use serde::Deserialize;
 
 /// How long nginx may take to listen.
@@ -663,28 +663,6 @@ fn outages(rig: &Rig) -> Vec<(u64, u64)> {
         }
     }
     found
-}
-
-/// The first and last presentation time (last plus its duration) of one kind of packet.
-fn span(packets: &[Packet], kind: &str) -> Option<(f64, f64)> {
-    let of_kind: Vec<&Packet> = packets.iter().filter(|p| p.kind == kind).collect();
-    let first = of_kind.iter().map(|p| p.pts_secs).reduce(f64::min)?;
-    let last = of_kind
-        .iter()
-        .map(|p| p.pts_secs + p.duration_secs.unwrap_or(0.0))
-        .reduce(f64::max)?;
-    Some((first, last))
-}
-
-/// The largest step between consecutive presentation times of one kind of packet, seconds.
-fn largest_step(packets: &[Packet], kind: &str) -> f64 {
-    let mut times: Vec<f64> = packets
-        .iter()
-        .filter(|p| p.kind == kind)
-        .map(|p| p.pts_secs)
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
 }
 
 #[test]

@@ -81,7 +81,7 @@ pub(crate) fn add_taps(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    if let Some(media) = in_running_time(&sample) {
+                    if let Some(media) = sample_in_running_time(&sample) {
                         on_sample.take(track, media);
                     }
                     Ok(gst::FlowSuccess::Ok)
@@ -100,11 +100,25 @@ pub(crate) fn add_taps(
 
 /// The sample's buffer with its timestamps in running time: the encoders' segments do not start
 /// at zero (x264 offsets by 1000 h), and the receiver has segments of its own.
-fn in_running_time(sample: &gst::Sample) -> Option<Encoded> {
-    let mut buffer = sample.buffer_owned()?;
+fn sample_in_running_time(sample: &gst::Sample) -> Option<Encoded> {
     let segment = sample
         .segment()
         .and_then(|s| s.downcast_ref::<gst::format::Time>());
+    with_running_time(sample.buffer_owned()?, segment, sample.caps_owned()?)
+}
+
+/// A buffer passing `pad`, with its timestamps in running time and the pad's caps.
+pub(crate) fn in_running_time(pad: &gst::Pad, buffer: gst::Buffer) -> Option<Encoded> {
+    let event = pad.sticky_event::<gst::event::Segment>(0)?;
+    let segment = event.segment().downcast_ref::<gst::format::Time>();
+    with_running_time(buffer, segment, pad.current_caps()?)
+}
+
+fn with_running_time(
+    mut buffer: gst::Buffer,
+    segment: Option<&gst::FormattedSegment<gst::format::Time>>,
+    caps: gst::Caps,
+) -> Option<Encoded> {
     let running =
         |t: Option<gst::ClockTime>| t.and_then(|t| segment.and_then(|s| s.to_running_time(t)));
     let (Some(pts), dts) = (running(buffer.pts()), running(buffer.dts())) else {
@@ -115,8 +129,5 @@ fn in_running_time(sample: &gst::Sample) -> Option<Encoded> {
         b.set_pts(pts);
         b.set_dts(dts);
     }
-    Some(Encoded {
-        buffer,
-        caps: sample.caps_owned()?,
-    })
+    Some(Encoded { buffer, caps })
 }

@@ -6,6 +6,7 @@ pub(crate) mod encoded;
 pub mod encoders;
 pub(crate) mod pipeline;
 pub mod platform;
+pub(crate) mod record_switch;
 pub mod sei;
 pub mod sources;
 pub(crate) mod tagging;

@@ -1,4 +1,5 @@
-//! The media graph: source -> convert/scale -> H.264 / AAC -> tee -> live output (+ recording).
+//! The media graph: source -> convert/scale -> H.264 / AAC -> tee -> live output (+ recording,
+//! see [`super::record_switch`] for its video with the adaptive bitrate on).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,8 +11,9 @@ use super::elements::make;
 use super::encoded::{EncodedOutput, add_taps};
 use super::encoders::{
     BitrateControl, VideoEncoderKind, bitrate_control, choose_video_encoder, make_audio_encoder,
-    make_video_encoder,
+    make_recording_encoder, make_video_encoder,
 };
+use super::record_switch::{self, RecordSwitch};
 use super::sources::{AppInput, add_source, link_err};
 use super::tagging::StreamTagger;
 use crate::config::{RecordConfig, SessionConfig};
@@ -38,6 +40,9 @@ pub(crate) struct MediaPipeline {
     pub videorate: Option<gst::Element>,
     pub tagger: Arc<StreamTagger>,
     pub live: LiveVideo,
+    /// The recording's choice of encoder, with a recording and the adaptive bitrate on (unless
+    /// the device runs one video encoder at a time).
+    pub record: Option<Arc<RecordSwitch>>,
 }
 
 /// The live stream's video encoding, which the adaptive bitrate steers.
@@ -80,18 +85,7 @@ pub(crate) fn build(
     pipeline.add_many(&chain[1..]).map_err(link_err)?;
     gst::Element::link_many(&chain).map_err(link_err)?;
 
-    // The adaptive bitrate changes the live stream's bitrate, size and frame rate; the recording
-    // keeps full quality, so with both the live stream gets an encoder of its own.
     let encoder_kind = choose_video_encoder(config.encoder)?;
-    let own_record_encoder = config.adaptive && config.record.is_some();
-    let live_head = if own_record_encoder {
-        let raw_tee = make("tee", "video-raw-tee")?;
-        pipeline.add(&raw_tee).map_err(link_err)?;
-        raw_caps.link(&raw_tee).map_err(link_err)?;
-        raw_tee
-    } else {
-        raw_caps.clone()
-    };
     // Live: [videoscale videorate caps] queue encoder h264parse caps tee
     let mut live = Vec::new();
     let live_caps = if config.adaptive {
@@ -106,12 +100,16 @@ pub(crate) fn build(
     } else {
         None
     };
-    let encoded = encode_chain("video", encoder_kind, config)?;
+    let encoded = encode_chain(
+        "video",
+        make_video_encoder(encoder_kind, config, "video-encoder")?,
+    )?;
+    live.push(make("queue", "video-encode-queue")?);
     live.extend(encoded.elements.iter().cloned());
     let video_tee = make("tee", "video-tee")?;
     live.push(video_tee.clone());
     pipeline.add_many(&live).map_err(link_err)?;
-    live_head.link(&live[0]).map_err(link_err)?;
+    raw_caps.link(&live[0]).map_err(link_err)?;
     gst::Element::link_many(&live).map_err(link_err)?;
     let encoder = encoded.encoder.clone();
 
@@ -144,16 +142,29 @@ pub(crate) fn build(
 
     add_taps(&pipeline, &video_tee, &audio_tee, output)?;
     let mut tagged = vec![encoded.output.clone()];
+    let mut record_switch = None;
     if let Some(record) = &config.record {
-        let record_video = if own_record_encoder {
-            let full = encode_chain("rec-video", encoder_kind, config)?;
-            pipeline.add_many(&full.elements).map_err(link_err)?;
-            live_head.link(&full.elements[0]).map_err(link_err)?;
-            gst::Element::link_many(&full.elements).map_err(link_err)?;
-            tagged.push(full.output.clone());
-            full.output
-        } else {
+        let record_video = if !config.adaptive {
             video_tee.clone()
+        } else if config.one_video_encoder {
+            follow_live(&pipeline, &video_tee)?
+        } else {
+            // The adaptive bitrate changes the live stream's bitrate, size and frame rate; the
+            // recording keeps full quality with an encoder of its own while it does.
+            let own = encode_chain(
+                "rec-own-video",
+                make_recording_encoder(encoder_kind, config, "rec-own-video-encoder")?,
+            )?;
+            let video = record_switch::install(
+                &pipeline,
+                &raw_caps,
+                &video_tee,
+                &own.elements,
+                config.fps,
+            )?;
+            tagged.push(video.own_output);
+            record_switch = Some(video.switch);
+            video.output
         };
         add_record_branch(&pipeline, record, &record_video, &audio_tee)?;
     }
@@ -187,7 +198,44 @@ pub(crate) fn build(
             encoder,
             caps: live_caps,
         },
+        record: record_switch,
     })
+}
+
+impl MediaPipeline {
+    /// Ends the stream at the source, so that everything downstream drains and closes.
+    pub fn end_of_stream(&self) {
+        match &self.app {
+            Some(app) => app.end_of_stream(),
+            // Every source element but the recording's own inputs, which end when what feeds
+            // them has ended (the pipeline's own end-of-stream would end them at once).
+            None => {
+                for source in self.pipeline.iterate_sources().into_iter().flatten() {
+                    if !source.name().starts_with(record_switch::INPUT_PREFIX) {
+                        source.send_event(gst::event::Eos::new());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The recording's video when it follows the live rendition: `avc3`, so that its changes of
+/// size and parameter sets stay playable and seekable in one MP4.
+fn follow_live(pipeline: &gst::Pipeline, video_tee: &gst::Element) -> Result<gst::Element> {
+    let parse = make("h264parse", "rec-video-parse")?;
+    parse.set_property("config-interval", -1i32);
+    let caps = make("capsfilter", "rec-video-h264-caps")?;
+    caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc3")
+            .field("alignment", "au")
+            .build(),
+    );
+    pipeline.add_many([&parse, &caps]).map_err(link_err)?;
+    gst::Element::link_many([video_tee, &parse, &caps]).map_err(link_err)?;
+    Ok(caps)
 }
 
 /// Raw I420 video caps of `size` at `fps`.
@@ -201,7 +249,7 @@ pub(crate) fn raw_video_caps(size: (u32, u32), fps: u32) -> gst::Caps {
         .build()
 }
 
-/// An encoding of the raw video: queue, encoder, h264parse, AVC caps.
+/// An encoding of the raw video: encoder, h264parse, AVC caps.
 struct EncodeChain {
     elements: Vec<gst::Element>,
     encoder: gst::Element,
@@ -209,13 +257,8 @@ struct EncodeChain {
     output: gst::Element,
 }
 
-/// Builds (does not add) an encode chain whose element names start with `prefix`.
-fn encode_chain(
-    prefix: &str,
-    kind: VideoEncoderKind,
-    config: &SessionConfig,
-) -> Result<EncodeChain> {
-    let encoder = make_video_encoder(kind, config, &format!("{prefix}-encoder"))?;
+/// Builds (does not add) an encode chain of `encoder`, whose element names start with `prefix`.
+fn encode_chain(prefix: &str, encoder: gst::Element) -> Result<EncodeChain> {
     let parse = make("h264parse", &format!("{prefix}-parse"))?;
     parse.set_property("config-interval", -1i32);
     let output = make("capsfilter", &format!("{prefix}-h264-caps"))?;
@@ -227,12 +270,7 @@ fn encode_chain(
             .build(),
     );
     Ok(EncodeChain {
-        elements: vec![
-            make("queue", &format!("{prefix}-encode-queue"))?,
-            encoder.clone(),
-            parse,
-            output.clone(),
-        ],
+        elements: vec![encoder.clone(), parse, output.clone()],
         encoder,
         output,
     })

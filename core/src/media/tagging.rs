@@ -1,7 +1,7 @@
 //! Timed data in the video: SEI messages inserted into the encoded H.264 before the tee (so the
 //! live stream and the recording both carry them), stamped with the stream time of their frame.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -12,16 +12,10 @@ use crate::error::{Error, Result};
 /// Keyframes after the first insertion that carry a message again (SEI is lost with dropped frames).
 pub const REPEAT_ON_KEYFRAMES: u32 = 3;
 
-/// Stream time: milliseconds since the first encoded video frame of the session.
-#[derive(Default)]
-struct Clock {
-    first_pts: Option<u64>,
-    last_pts: Option<u64>,
-}
-
 #[derive(Default)]
 struct State {
-    clock: Clock,
+    /// Running time (ns) of this encoding's last frame.
+    last: Option<u64>,
     length_size: Option<usize>,
     /// Messages waiting for the first frame at or after their stream time (ms).
     pending: Vec<(u64, Arc<[u8]>)>,
@@ -29,10 +23,13 @@ struct State {
 }
 
 /// Schedules SEI messages into the next encoded frames of one or more encodings of the same
-/// video (the live stream, and the recording when it has an encoder of its own); shared with the
-/// pad probes. Stream times are those of the first encoding.
+/// video (the live stream, and the recording's own encoder, which may start later); shared with
+/// the pad probes. Stream time is milliseconds since the first encoded frame of any encoding,
+/// counted in running time, so it is the same in every encoding.
 pub(crate) struct StreamTagger {
     streams: Vec<Mutex<State>>,
+    /// Running time (ns) of the first encoded frame.
+    origin: OnceLock<u64>,
     frame_ns: u64,
 }
 
@@ -41,6 +38,7 @@ impl StreamTagger {
     pub fn install(elements: &[&gst::Element], fps: u32) -> Arc<Self> {
         let tagger = Arc::new(StreamTagger {
             streams: elements.iter().map(|_| Mutex::default()).collect(),
+            origin: OnceLock::new(),
             frame_ns: 1_000_000_000 / fps.max(1) as u64,
         });
         for (index, element) in elements.iter().enumerate() {
@@ -62,9 +60,12 @@ impl StreamTagger {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    fn next_ms(state: &State, frame_ns: u64) -> u64 {
-        match (state.clock.first_pts, state.clock.last_pts) {
-            (Some(first), Some(last)) => (last + frame_ns - first) / 1_000_000,
+    /// The stream time of the frame after this encoding's last one.
+    fn next_ms(&self, state: &State) -> u64 {
+        match (self.origin.get(), state.last) {
+            (Some(origin), Some(last)) => {
+                (last + self.frame_ns).saturating_sub(*origin) / 1_000_000
+            }
             _ => 0,
         }
     }
@@ -74,7 +75,7 @@ impl StreamTagger {
     /// lands in the frame whose time it carries.
     pub fn schedule(&self, build: impl FnOnce(u64) -> Vec<u8>) -> Result<u64> {
         let mut first = self.lock(0);
-        let at = Self::next_ms(&first, self.frame_ns);
+        let at = self.next_ms(&first);
         let json = build(at);
         Self::push(&mut first, at, &json)?;
         drop(first);
@@ -89,7 +90,7 @@ impl StreamTagger {
     pub fn plan_ms(&self, lead_ms: u64) -> u64 {
         let state = self.lock(0);
         let frames = lead_ms.saturating_mul(1_000_000).div_ceil(self.frame_ns);
-        Self::next_ms(&state, self.frame_ns) + frames * self.frame_ns / 1_000_000
+        self.next_ms(&state) + frames * self.frame_ns / 1_000_000
     }
 
     /// Schedules `json` into the first frame whose stream time is `at_ms` or later.
@@ -110,13 +111,19 @@ impl StreamTagger {
     }
 
     fn on_buffer(&self, stream: usize, pad: &gst::Pad, buffer: &mut gst::Buffer) {
-        let Some(pts) = buffer.pts().map(|t| t.nseconds()) else {
+        let Some(pts) = buffer.pts().and_then(|pts| {
+            pad.sticky_event::<gst::event::Segment>(0)?
+                .segment()
+                .downcast_ref::<gst::format::Time>()?
+                .to_running_time(pts)
+                .map(gst::ClockTime::nseconds)
+        }) else {
             return;
         };
         let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let origin = *self.origin.get_or_init(|| pts);
         let mut state = self.lock(stream);
-        state.clock.first_pts.get_or_insert(pts);
-        state.clock.last_pts = Some(pts);
+        state.last = Some(pts);
         let mut nals: Vec<Arc<[u8]>> = Vec::new();
         if keyframe {
             for (nal, left) in state.repeats.iter_mut() {
@@ -126,7 +133,7 @@ impl StreamTagger {
             state.repeats.retain(|(_, left)| *left > 0);
         }
         // Within half a frame counts as this frame (timestamps are rounded to ms).
-        let now_ms = (pts - state.clock.first_pts.unwrap_or(pts) + self.frame_ns / 2) / 1_000_000;
+        let now_ms = (pts.saturating_sub(origin) + self.frame_ns / 2) / 1_000_000;
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.pending)
             .into_iter()
             .partition(|(at, _)| *at <= now_ms);

@@ -29,6 +29,11 @@ use crate::uplink::supervisor::Uplink;
 /// that waited through an outage.
 const SKIP_BACKLOG_OVER: Duration = Duration::from_millis(500);
 
+/// How long the live stream stays at full quality before the recording hands back to the live
+/// encoder and its own encoder stops: the adaptive bitrate's probes above full quality and back
+/// would otherwise start and stop it every few seconds.
+const RECORD_HANDS_BACK_AFTER: Duration = Duration::from_secs(3);
+
 /// What the live stream is sent at now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LiveRendition {
@@ -60,6 +65,8 @@ pub(super) struct Adaptation {
     top: (StreamProfile, u32),
     /// True once the session said that the encoder cannot follow a bitrate.
     told_fixed: bool,
+    /// Since when the live stream has been at full quality (`None` while below it).
+    full_since: Option<Instant>,
 }
 
 impl Adaptation {
@@ -97,6 +104,7 @@ impl Adaptation {
             last_keyframe_request: started,
             top: (config.profile, rendition.video_kbps),
             told_fixed: false,
+            full_since: Some(started),
         })
     }
 
@@ -153,10 +161,53 @@ impl Adaptation {
         (self.last_failures, self.last_gops) = (failures, gops);
         log::debug!("sample: {sample:?}");
         let decisions = self.controller.step(sample);
+        if decisions.iter().any(|d| self.lowers(d))
+            && let Some(record) = &media.record
+        {
+            // Before the live encoder changes: the recording's own encoder then has every frame
+            // the live one encodes below full quality.
+            record.use_own();
+        }
         let events = self.apply(media, uplink.feed(), &decisions);
+        self.steer_recording(media, uplink.feed(), now);
         uplink.set_pacing_kbps(self.controller.pacing_kbps(self.sent_kbps()));
         self.keep_keyframe_interval(uplink.feed(), now);
         events
+    }
+
+    /// True when the live stream is at full quality: the configured rung, frame rate and bitrate.
+    fn at_full_quality(&self) -> bool {
+        let r = self.rendition;
+        (r.profile, r.fps) == (self.top.0, self.max_fps) && r.video_kbps >= self.top.1
+    }
+
+    /// True when `decision` may take the live encoding below full quality.
+    fn lowers(&self, decision: &AbrDecision) -> bool {
+        match *decision {
+            AbrDecision::SetBitrate { kbps, .. } => kbps < self.top.1,
+            AbrDecision::SetRung { profile, .. } => profile != self.top.0,
+            AbrDecision::SetFps { fps, .. } => fps < self.max_fps,
+            AbrDecision::AudioOnly { .. } => false,
+        }
+    }
+
+    /// Keeps the recording at full quality: its own encoder while the live stream is below it,
+    /// the live encoder once the live stream has been back at full quality for
+    /// [`RECORD_HANDS_BACK_AFTER`].
+    fn steer_recording(&mut self, media: &MediaPipeline, feed: &Feed, now: Instant) {
+        let Some(record) = &media.record else {
+            return;
+        };
+        if !self.at_full_quality() {
+            self.full_since = None;
+            record.use_own();
+            return;
+        }
+        let since = *self.full_since.get_or_insert(now);
+        if now.duration_since(since) >= RECORD_HANDS_BACK_AFTER && record.use_live() {
+            // The hand-back happens at the live encoder's next keyframe.
+            feed.request_keyframe();
+        }
     }
 
     /// The live stream's bitrate now, audio included, kbit/s.

@@ -190,12 +190,7 @@ impl LiveSession {
             .is_ok()
         {
             self.inner.status().ending_since = Some(Instant::now());
-            match &self.inner.media.app {
-                Some(app) => app.end_of_stream(),
-                None => {
-                    self.inner.media.pipeline.send_event(gst::event::Eos::new());
-                }
-            }
+            self.inner.media.end_of_stream();
         }
     }
 
@@ -362,6 +357,11 @@ impl Inner {
         let mut next_stats = started + STATS_EVERY;
         let adapts =
             |state: SessionState| matches!(state, SessionState::Live | SessionState::Reconnecting);
+        if self.config.adaptive && self.config.record.is_some() && self.config.one_video_encoder {
+            self.events.emit(SessionEvent::ReplayAtLiveQuality {
+                reason: "the device runs one video encoder at a time".into(),
+            });
+        }
         loop {
             let (state, ending_since) = {
                 let s = self.status();
@@ -384,6 +384,7 @@ impl Inner {
             match woken.recv_timeout(due.saturating_duration_since(Instant::now())) {
                 Ok(Wake::Bus(msg)) => match msg.view() {
                     gst::MessageView::Eos(_) => main_drained = true,
+                    gst::MessageView::Error(err) if self.own_encoder_failed(err, &uplink) => {}
                     gst::MessageView::Error(err) => {
                         self.record_final_stats(&mut meter, &uplink);
                         self.fail(crate::media::bus::classify(err));
@@ -443,6 +444,29 @@ impl Inner {
         }
         uplink.stop();
         let _ = self.media.pipeline.set_state(gst::State::Null);
+    }
+
+    /// Handles an error of the recording's own encoder: the session goes on, the recording
+    /// follows the live rendition from then on (a device may refuse a second hardware encoder),
+    /// and the app is told. False when the error is not the own encoder's.
+    fn own_encoder_failed(&self, err: &gst::message::Error, uplink: &Uplink) -> bool {
+        let Some(record) = &self.media.record else {
+            return false;
+        };
+        if !err.src().is_some_and(|src| record.owns(src)) {
+            return false;
+        }
+        if record.fail_own(&self.media.pipeline) {
+            let reason = format!(
+                "the recording's own encoder failed: {}",
+                crate::media::bus::describe(err)
+            );
+            log::warn!("{reason}; the replay follows the live rendition");
+            uplink.feed().request_keyframe();
+            self.events
+                .emit(SessionEvent::ReplayAtLiveQuality { reason });
+        }
+        true
     }
 
     /// Applies what the uplink reports: connected, lost (reconnecting), failed for good.
@@ -557,6 +581,7 @@ impl StatsMeter {
             audio_only: self.rendition.audio_only,
             send_queue: uplink.feed().lock().window.level(),
             link_kbps: self.capacity_kbps.unwrap_or(0),
+            video_encoders: media.record.as_ref().map_or(1, |r| r.encoders()),
         };
         self.last = now;
         self.last_frames_in = frames_in;
