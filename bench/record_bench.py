@@ -246,7 +246,8 @@ def fieldcast_argv(fieldcast: Path, clip: Clip, source: Path, url: str,
 
 def read_stats(events: Path) -> tuple[int, float | None, float | None]:
     """From the `--json-events` lines: the stats lines, the share of them with two video
-    encoders and the median live target bitrate."""
+    encoders (None from a fieldcast whose stats do not count encoders) and the median live
+    target bitrate."""
     stats = []
     for line in events.read_text(errors="replace").splitlines():
         try:
@@ -257,7 +258,8 @@ def read_stats(events: Path) -> tuple[int, float | None, float | None]:
             stats.append(event)
     if not stats:
         return 0, None, None
-    two = sum(1 for s in stats if s.get("video_encoders") == 2) / len(stats)
+    counted = [s["video_encoders"] for s in stats if "video_encoders" in s]
+    two = sum(1 for n in counted if n == 2) / len(counted) if counted else None
     kbps = [s["target_video_kbps"] for s in stats if s.get("target_video_kbps") is not None]
     return len(stats), two, statistics.median(kbps) if kbps else None
 

@@ -81,13 +81,34 @@ fn frame_sizes(path: &Path) -> Vec<String> {
 
 /// What ffmpeg says when it decodes the whole of `path` (nothing for a clean file).
 fn decode_errors(path: &Path) -> String {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-i"])
-        .arg(path)
+    decode_errors_from(path, 0.0, None)
+}
+
+/// What ffmpeg says when it seeks `path` to `at_secs` and decodes from there (`frames` of it, or
+/// to the end).
+fn decode_errors_from(path: &Path, at_secs: f64, frames: Option<u32>) -> String {
+    let mut ffmpeg = Command::new("ffmpeg");
+    ffmpeg.args([
+        "-v",
+        "error",
+        "-nostdin",
+        "-ss",
+        &format!("{at_secs:.3}"),
+        "-i",
+    ]);
+    ffmpeg.arg(path);
+    if let Some(frames) = frames {
+        ffmpeg.args(["-frames:v", &frames.to_string()]);
+    }
+    let out = ffmpeg
         .args(["-f", "null", "-"])
         .output()
         .expect("ffmpeg runs");
-    String::from_utf8_lossy(&out.stderr).trim().to_string()
+    let mut said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if !out.status.success() {
+        said.push_str(&format!(" ({})", out.status));
+    }
+    said
 }
 
 #[test]
@@ -260,6 +281,25 @@ fn the_replay_keeps_full_quality_through_a_poor_link_with_a_second_encoder_only_
         sizes.len(),
         other.iter().take(5).collect::<Vec<_>>()
     );
+
+    // A player seeks into the own encoder's part and back into the live encoder's: each starts
+    // at a keyframe with its own parameter sets.
+    let seconds_of = |phase: Phase| {
+        log.iter()
+            .find(|(p, _)| *p == phase)
+            .map(|(_, s)| s.uptime.as_secs_f64() + 1.5)
+            .unwrap()
+    };
+    for at in [
+        seconds_of(Phase::Poor { settled: true }),
+        seconds_of(Phase::GoodAgain { settled: true }),
+    ] {
+        let errors = decode_errors_from(mp4, at, Some(30));
+        assert!(
+            errors.is_empty(),
+            "seeking the replay to {at:.1} s: {errors}"
+        );
+    }
 
     // The chapters: each pin is in the replay, first carried within a frame of its stored time,
     // from the live encoder (good link) and from the own one (poor link) alike.
