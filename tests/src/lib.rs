@@ -9,9 +9,24 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fieldcast_core::{Error, LiveSession, LiveStats, SessionConfig, SessionEvent, SessionState};
+use fieldcast_core::{
+    Error, LiveSession, LiveStats, Product, SessionConfig, SessionEvent, SessionState,
+};
 pub use fieldcast_sandbox::{LocalIngest, MediaReport};
 use tokio::sync::broadcast::{Receiver, error::TryRecvError};
+
+/// A product of the local catalog for tests: `ID (test)`, 15.00 CNY a box, 10 in stock.
+pub fn test_product(id: &str) -> Product {
+    Product {
+        id: id.into(),
+        title: format!("{id} (test)"),
+        price_minor: 1500,
+        currency: "CNY".into(),
+        unit: "box".into(),
+        stock: 10,
+        image_path: None,
+    }
+}
 
 /// Starts a local nginx-rtmp ingest, panicking with its log if it cannot.
 pub fn ingest() -> LocalIngest {

@@ -8,18 +8,6 @@ use fieldcast_sandbox::{Sandbox, SandboxOptions};
 use fieldcast_tests::*;
 use serde_json::{Value, json};
 
-fn product(id: &str) -> Product {
-    Product {
-        id: id.into(),
-        title: format!("{id} (test)"),
-        price_minor: 1500,
-        currency: "CNY".into(),
-        unit: "box".into(),
-        stock: 10,
-        image_path: None,
-    }
-}
-
 #[test]
 fn pins_are_stored_found_in_the_stream_within_one_frame_and_reach_the_platform() {
     // The platform: a live session on the sandbox, which also runs the ingest.
@@ -53,7 +41,7 @@ fn pins_are_stored_found_in_the_stream_within_one_frame_and_reach_the_platform()
     let store = Store::open(dir.path().join("fieldcast.db")).unwrap();
     let catalog = Catalog::new(store.clone());
     for id in ["oranges", "honey"] {
-        catalog.upsert(&product(id)).unwrap();
+        catalog.upsert(&test_product(id)).unwrap();
     }
     let pins = Pins::new(store.clone());
     let engine = SyncEngine::start(

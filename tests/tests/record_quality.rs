@@ -32,18 +32,6 @@ enum Phase {
     },
 }
 
-fn product(id: &str) -> Product {
-    Product {
-        id: id.into(),
-        title: format!("{id} (test)"),
-        price_minor: 1500,
-        currency: "CNY".into(),
-        unit: "box".into(),
-        stock: 10,
-        image_path: None,
-    }
-}
-
 /// Collects the stats events for `secs`, or until `until` holds for one of them.
 fn collect(
     rx: &mut Receiver<SessionEvent>,
@@ -128,7 +116,7 @@ fn the_replay_keeps_full_quality_through_a_poor_link_with_a_second_encoder_only_
     let store = Store::open(dir.path().join("fieldcast.db")).unwrap();
     let catalog = Catalog::new(store.clone());
     for id in ["oranges", "honey"] {
-        catalog.upsert(&product(id)).unwrap();
+        catalog.upsert(&test_product(id)).unwrap();
     }
     let pins = Pins::new(store.clone());
     let session = LiveSession::new(config).unwrap();

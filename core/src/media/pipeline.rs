@@ -147,7 +147,8 @@ pub(crate) fn build(
         let record_video = if !config.adaptive {
             video_tee.clone()
         } else if config.one_video_encoder {
-            follow_live(&pipeline, &video_tee)?
+            // The recording follows the live rendition.
+            record_switch::add_avc3_output(&pipeline, &video_tee)?
         } else {
             // The adaptive bitrate changes the live stream's bitrate, size and frame rate; the
             // recording keeps full quality with an encoder of its own while it does.
@@ -218,24 +219,6 @@ impl MediaPipeline {
             }
         }
     }
-}
-
-/// The recording's video when it follows the live rendition: `avc3`, so that its changes of
-/// size and parameter sets stay playable and seekable in one MP4.
-fn follow_live(pipeline: &gst::Pipeline, video_tee: &gst::Element) -> Result<gst::Element> {
-    let parse = make("h264parse", "rec-video-parse")?;
-    parse.set_property("config-interval", -1i32);
-    let caps = make("capsfilter", "rec-video-h264-caps")?;
-    caps.set_property(
-        "caps",
-        gst::Caps::builder("video/x-h264")
-            .field("stream-format", "avc3")
-            .field("alignment", "au")
-            .build(),
-    );
-    pipeline.add_many([&parse, &caps]).map_err(link_err)?;
-    gst::Element::link_many([video_tee, &parse, &caps]).map_err(link_err)?;
-    Ok(caps)
 }
 
 /// Raw I420 video caps of `size` at `fps`.

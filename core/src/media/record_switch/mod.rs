@@ -40,7 +40,7 @@ use switch::{Handover, Switch, Timed};
 pub(crate) const INPUT_PREFIX: &str = "rec-input-";
 /// How long a hand-over may hold one encoding's frames while it waits for the other's keyframe.
 const MAX_HELD_SECS: u32 = 3;
-/// Raw frames waiting for the own encoder before new ones are dropped (and counted).
+/// Raw frames waiting for the own encoder before new ones are dropped (counted, and logged).
 const OWN_INPUT_FRAMES: u64 = 8;
 /// Latency the recording's video source reports, so that a live muxer waits for held frames.
 const OUTPUT_LATENCY_MS: u64 = 1000;
@@ -108,39 +108,13 @@ pub(crate) fn install(
     own_chain: &[gst::Element],
     fps: u32,
 ) -> Result<RecordVideo> {
-    let output = make("appsrc", "rec-input-video")?
-        .downcast::<gst_app::AppSrc>()
-        .expect("appsrc is an AppSrc");
-    output.set_format(gst::Format::Time);
-    output.set_is_live(true);
-    output.set_property("block", false);
-    output.set_property("max-bytes", 0u64);
+    let output = input_appsrc("video")?;
     output.set_property("max-buffers", 0u64);
-    output.set_property("max-time", 0u64);
     output.set_property("min-latency", (OUTPUT_LATENCY_MS * 1_000_000) as i64);
-    let parse = make("h264parse", "rec-video-parse")?;
-    parse.set_property("config-interval", -1i32);
-    let caps = make("capsfilter", "rec-video-h264-caps")?;
-    caps.set_property(
-        "caps",
-        gst::Caps::builder("video/x-h264")
-            .field("stream-format", "avc3")
-            .field("alignment", "au")
-            .build(),
-    );
-    pipeline
-        .add_many([output.upcast_ref(), &parse, &caps])
-        .map_err(link_err)?;
-    gst::Element::link_many([output.upcast_ref(), &parse, &caps]).map_err(link_err)?;
+    pipeline.add(&output).map_err(link_err)?;
+    let caps = add_avc3_output(pipeline, output.upcast_ref())?;
 
-    let input = make("appsrc", "rec-input-own")?
-        .downcast::<gst_app::AppSrc>()
-        .expect("appsrc is an AppSrc");
-    input.set_format(gst::Format::Time);
-    input.set_is_live(true);
-    input.set_property("block", false);
-    input.set_property("max-bytes", 0u64);
-    input.set_property("max-time", 0u64);
+    let input = input_appsrc("own")?;
     let sink = make("fakesink", "rec-own-sink")?;
     sink.set_property("sync", false);
     sink.set_property("async", false);
@@ -202,6 +176,43 @@ pub(crate) fn install(
         output: caps,
         own_output,
     })
+}
+
+/// An appsrc the switch feeds, named [`INPUT_PREFIX`]`name`: live, in time, never blocking
+/// the thread that pushes, unbounded in bytes and time (the switch bounds what it holds).
+fn input_appsrc(name: &str) -> Result<gst_app::AppSrc> {
+    let src = make("appsrc", &format!("{INPUT_PREFIX}{name}"))?
+        .downcast::<gst_app::AppSrc>()
+        .expect("appsrc is an AppSrc");
+    src.set_format(gst::Format::Time);
+    src.set_is_live(true);
+    src.set_property("block", false);
+    src.set_property("max-bytes", 0u64);
+    src.set_property("max-time", 0u64);
+    Ok(src)
+}
+
+/// Adds `h264parse ! video/x-h264,stream-format=avc3` after `upstream` and returns the
+/// capsfilter: the recording's video with SPS/PPS at every keyframe, so that changes of parameter
+/// sets (and of size, when the recording follows the live rendition) stay playable and seekable
+/// in one MP4.
+pub(crate) fn add_avc3_output(
+    pipeline: &gst::Pipeline,
+    upstream: &gst::Element,
+) -> Result<gst::Element> {
+    let parse = make("h264parse", "rec-video-parse")?;
+    parse.set_property("config-interval", -1i32);
+    let caps = make("capsfilter", "rec-video-h264-caps")?;
+    caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc3")
+            .field("alignment", "au")
+            .build(),
+    );
+    pipeline.add_many([&parse, &caps]).map_err(link_err)?;
+    gst::Element::link_many([upstream, &parse, &caps]).map_err(link_err)?;
+    Ok(caps)
 }
 
 /// Hands the raw frames to the own encoder while it runs, and ends its input with the video.
@@ -396,6 +407,10 @@ impl RecordSwitch {
         self.push(&mut state, out);
         if finished {
             let _ = self.output.end_of_stream();
+            let dropped = self.own_dropped.load(Ordering::Relaxed);
+            if dropped > 0 {
+                log::warn!("the recording's own encoder was too slow for {dropped} frames");
+            }
         }
     }
 
