@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fieldcast_core::{
-    Error, LiveSession, LiveStats, Product, SessionConfig, SessionEvent, SessionState,
+    Catalog, Error, LiveSession, LiveStats, Pins, Product, SessionConfig, SessionEvent,
+    SessionState, Store,
 };
 pub use fieldcast_sandbox::{LocalIngest, MediaReport};
 use tokio::sync::broadcast::{Receiver, error::TryRecvError};
@@ -26,6 +27,19 @@ pub fn test_product(id: &str) -> Product {
         stock: 10,
         image_path: None,
     }
+}
+
+/// A phone's store in `dir` with the [`test_product`]s `ids` in its catalog, and its pins.
+pub fn test_shop(dir: &Path, ids: &[&str]) -> (Store, Pins) {
+    let store = Store::open(dir.join("fieldcast.db")).expect("the store opens");
+    let catalog = Catalog::new(store.clone());
+    for id in ids {
+        catalog
+            .upsert(&test_product(id))
+            .expect("the product is stored");
+    }
+    let pins = Pins::new(store.clone());
+    (store, pins)
 }
 
 /// Starts a local nginx-rtmp ingest, panicking with its log if it cannot.

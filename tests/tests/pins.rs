@@ -38,12 +38,7 @@ fn pins_are_stored_found_in_the_stream_within_one_frame_and_reach_the_platform()
 
     // The phone: its store and relay.
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("fieldcast.db")).unwrap();
-    let catalog = Catalog::new(store.clone());
-    for id in ["oranges", "honey"] {
-        catalog.upsert(&test_product(id)).unwrap();
-    }
-    let pins = Pins::new(store.clone());
+    let (store, pins) = test_shop(dir.path(), &["oranges", "honey"]);
     let engine = SyncEngine::start(
         store.clone(),
         SyncConfig::new(sandbox.base_url(), sandbox.token()),

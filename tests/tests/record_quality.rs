@@ -113,12 +113,7 @@ fn the_replay_keeps_full_quality_through_a_poor_link_with_a_second_encoder_only_
         .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("fieldcast.db")).unwrap();
-    let catalog = Catalog::new(store.clone());
-    for id in ["oranges", "honey"] {
-        catalog.upsert(&test_product(id)).unwrap();
-    }
-    let pins = Pins::new(store.clone());
+    let (_store, pins) = test_shop(dir.path(), &["oranges", "honey"]);
     let session = LiveSession::new(config).unwrap();
     let mut rx = session.subscribe();
     let start = Instant::now();

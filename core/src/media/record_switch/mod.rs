@@ -149,26 +149,15 @@ pub(crate) fn install(
         (Origin::Own, sink.static_pad("sink")),
     ] {
         let pad = pad.expect("tee and fakesink have a sink pad");
-        let weak = Arc::downgrade(&switch);
-        pad.add_probe(
-            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
-            move |pad, info| {
-                let Some(switch) = weak.upgrade() else {
-                    return gst::PadProbeReturn::Ok;
-                };
-                match &info.data {
-                    Some(gst::PadProbeData::Buffer(buffer)) => {
-                        if let Some(frame) = in_running_time(pad, buffer.clone()) {
-                            switch.offer(origin, frame);
-                        }
-                    }
-                    Some(gst::PadProbeData::Event(e)) if e.type_() == gst::EventType::Eos => {
-                        switch.ended(origin);
-                    }
-                    _ => {}
+        watch(
+            &pad,
+            &switch,
+            move |switch, pad, buffer| {
+                if let Some(frame) = in_running_time(pad, buffer.clone()) {
+                    switch.offer(origin, frame);
                 }
-                gst::PadProbeReturn::Ok
             },
+            move |switch| switch.ended(origin),
         );
     }
     Ok(RecordVideo {
@@ -218,6 +207,28 @@ pub(crate) fn add_avc3_output(
 /// Hands the raw frames to the own encoder while it runs, and ends its input with the video.
 fn feed_raw_frames(raw: &gst::Element, switch: &Arc<RecordSwitch>) {
     let pad = raw.static_pad("src").expect("the raw video has a src pad");
+    watch(
+        &pad,
+        switch,
+        |switch, pad, buffer| {
+            if switch.feeding() {
+                switch.feed(pad, buffer);
+            }
+        },
+        |switch| {
+            let _ = switch.own.input.end_of_stream();
+        },
+    );
+}
+
+/// Calls `on_buffer` for each buffer passing `pad` and `on_eos` at its end-of-stream, while the
+/// switch lives (the probes hold it weakly).
+fn watch(
+    pad: &gst::Pad,
+    switch: &Arc<RecordSwitch>,
+    on_buffer: impl Fn(&RecordSwitch, &gst::Pad, &gst::Buffer) + Send + Sync + 'static,
+    on_eos: impl Fn(&RecordSwitch) + Send + Sync + 'static,
+) {
     let weak = Arc::downgrade(switch);
     pad.add_probe(
         gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
@@ -226,11 +237,9 @@ fn feed_raw_frames(raw: &gst::Element, switch: &Arc<RecordSwitch>) {
                 return gst::PadProbeReturn::Ok;
             };
             match &info.data {
-                Some(gst::PadProbeData::Buffer(buffer)) if switch.feeding() => {
-                    switch.feed(pad, buffer);
-                }
+                Some(gst::PadProbeData::Buffer(buffer)) => on_buffer(&switch, pad, buffer),
                 Some(gst::PadProbeData::Event(e)) if e.type_() == gst::EventType::Eos => {
-                    let _ = switch.own.input.end_of_stream();
+                    on_eos(&switch)
                 }
                 _ => {}
             }
@@ -274,18 +283,18 @@ impl RecordSwitch {
         if state.ended || state.switch.target() == Origin::Own {
             return true;
         }
-        if !self.feeding.swap(true, Ordering::Relaxed)
-            && let Some(pad) = self.own.encoder.static_pad("src")
-        {
-            let _ = pad.send_event(
-                gst_video::UpstreamForceKeyUnitEvent::builder()
-                    .all_headers(true)
-                    .build(),
-            );
+        if !self.feeding.swap(true, Ordering::Relaxed) {
+            log::info!("recording: the live stream is below full quality; own encoder started");
+            if let Some(pad) = self.own.encoder.static_pad("src") {
+                let _ = pad.send_event(
+                    gst_video::UpstreamForceKeyUnitEvent::builder()
+                        .all_headers(true)
+                        .build(),
+                );
+            }
         }
         state.switch.switch_to(Origin::Own, &mut out);
         self.push(&mut state, out);
-        log::info!("recording: the live stream is below full quality; own encoder started");
         true
     }
 
