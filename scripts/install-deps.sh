@@ -14,6 +14,10 @@ packages=(
   # the phone check (scripts/phone-check.sh): C of SQLite and ring compiled for Android's CPUs
   clang llvm libc6-dev-arm64-cross libc6-dev-armel-cross
   chromium chromium-driver
+  # the power-cut test's filesystem (FUSE) and the clock-skew test's phone clock
+  fuse3 faketime
+  # the text of the QA plots (tests/src/plot.rs)
+  fonts-dejavu-core
 )
 # npm for the viewer page's player (hls.js); a Node.js from elsewhere that brings npm will do.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

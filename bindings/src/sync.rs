@@ -25,6 +25,9 @@ pub struct SyncConfig {
     /// Longest retry delay, ms.
     #[uniffi(default = 60000)]
     pub backoff_max_ms: u64,
+    /// CA certificates (PEM) trusted for an `https://` platform besides the built-in roots.
+    #[uniffi(default = None)]
+    pub platform_ca_pem: Option<String>,
 }
 
 impl From<SyncConfig> for core::SyncConfig {
@@ -35,6 +38,7 @@ impl From<SyncConfig> for core::SyncConfig {
             min: Duration::from_millis(c.backoff_min_ms),
             max: Duration::from_millis(c.backoff_max_ms),
         };
+        config.platform_ca_pem = c.platform_ca_pem;
         config
     }
 }
@@ -48,6 +52,9 @@ pub enum PauseReason {
     Unauthorized { message: String },
     /// The token may not write (403).
     Forbidden { message: String },
+    /// A captive portal or the network's proxy answers instead of the platform: ask the user to
+    /// sign in to the network. Lifts by itself once the platform answers again.
+    CaptivePortal { message: String },
 }
 
 impl From<core::PauseReason> for PauseReason {
@@ -56,6 +63,7 @@ impl From<core::PauseReason> for PauseReason {
             core::PauseReason::Offline => PauseReason::Offline,
             core::PauseReason::Unauthorized { message } => PauseReason::Unauthorized { message },
             core::PauseReason::Forbidden { message } => PauseReason::Forbidden { message },
+            core::PauseReason::CaptivePortal { message } => PauseReason::CaptivePortal { message },
         }
     }
 }

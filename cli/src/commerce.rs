@@ -13,8 +13,10 @@ use fieldcast_core::{
 /// Where the local store is.
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
-    /// The local database (default: ~/.local/share/fieldcast/fieldcast.db).
-    #[arg(long, env = "FIELDCAST_STORE")]
+    /// The local database of products, sales and the outbox, for the commands that use it
+    /// (default: ~/.local/share/fieldcast/fieldcast.db). Accepted before or after a subcommand
+    /// (`fieldcast products --store X sync` and `fieldcast products sync --store X`).
+    #[arg(long, global = true, env = "FIELDCAST_STORE")]
     pub store: Option<PathBuf>,
 }
 
@@ -45,6 +47,10 @@ pub struct PlatformArgs {
     /// Bearer token for the platform.
     #[arg(long, env = "FIELDCAST_TOKEN", default_value = "sandbox-token")]
     pub token: String,
+    /// Also trust the certificate authorities in this PEM file for an https:// platform, besides
+    /// the system's roots (a platform behind a private CA, e.g. `fieldcast sandbox --tls-port`).
+    #[arg(long, env = "FIELDCAST_PLATFORM_CA", value_name = "FILE")]
+    pub platform_ca: Option<PathBuf>,
 }
 
 impl fmt::Debug for PlatformArgs {
@@ -52,6 +58,7 @@ impl fmt::Debug for PlatformArgs {
         f.debug_struct("PlatformArgs")
             .field("platform", &self.platform)
             .field("token", &"<redacted>")
+            .field("platform_ca", &self.platform_ca)
             .finish()
     }
 }
@@ -62,7 +69,14 @@ impl PlatformArgs {
             .platform
             .as_deref()
             .ok_or("--platform URL (or FIELDCAST_PLATFORM) is needed to sync")?;
-        SyncEngine::start(store, SyncConfig::new(base, &self.token)).map_err(|e| e.to_string())
+        let mut config = SyncConfig::new(base, &self.token);
+        if let Some(path) = &self.platform_ca {
+            config.platform_ca_pem = Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("--platform-ca {}: {e}", path.display()))?,
+            );
+        }
+        SyncEngine::start(store, config).map_err(|e| e.to_string())
     }
 }
 

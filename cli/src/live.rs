@@ -1,4 +1,5 @@
-//! `fieldcast live`: one session with a live status line, Ctrl-C and `--duration` stop it cleanly.
+//! `fieldcast live`: one session with a live status line; Ctrl-C, SIGTERM and `--duration` stop it
+//! cleanly.
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::event_json;
+use crate::signals::StopSignals;
 use fieldcast_core::uplink::target::redact_url;
 use fieldcast_core::{
     EncoderPreference, LiveSession, LiveStats, SessionConfig, SessionEvent, SessionState, Source,
@@ -67,7 +69,8 @@ pub struct LiveArgs {
     #[arg(long)]
     pub no_abr: bool,
     /// Print every session event (state, stats, adaptive-bitrate decisions, errors) as one JSON
-    /// object per line on stdout, stamped with `wall_ms`; the status line is off.
+    /// object per line on stdout, stamped with `wall_ms`; the status line and the state lines on
+    /// stderr are off (stderr keeps warnings and notes).
     #[arg(long)]
     pub json_events: bool,
 }
@@ -168,11 +171,11 @@ pub fn config(args: &LiveArgs) -> Result<SessionConfig, String> {
     builder.build().map_err(|e| e.to_string())
 }
 
-/// Runs `fieldcast live` until the duration, Ctrl-C, the end of a file, or an error.
+/// Runs `fieldcast live` until the duration, Ctrl-C or SIGTERM, the end of a file, or an error.
 pub async fn run(args: LiveArgs) -> Result<(), String> {
     let config = config(&args)?;
     let session = LiveSession::new(config).map_err(|e| e.to_string())?;
-    let status = StatusLine::new(args.quiet || args.json_events);
+    let status = StatusLine::new(args.quiet || args.json_events, !args.json_events);
     status.note(&format!(
         "going live to {} ({} via {})",
         session.config().target.redacted(),
@@ -215,7 +218,7 @@ pub async fn run(args: LiveArgs) -> Result<(), String> {
     }
 }
 
-/// Feeds events to the status line; stops the session on Ctrl-C or after `duration`.
+/// Feeds events to the status line; stops the session on SIGINT or SIGTERM or after `duration`.
 async fn drive(
     session: &LiveSession,
     duration: Option<Duration>,
@@ -223,6 +226,13 @@ async fn drive(
     json_events: bool,
 ) -> Option<SessionState> {
     let mut events = session.subscribe();
+    let mut signals = match StopSignals::new() {
+        Ok(signals) => signals,
+        Err(e) => {
+            status.note(&e);
+            return None;
+        }
+    };
     if let Err(e) = session.start() {
         status.note(&format!("cannot start: {e}"));
         return None;
@@ -258,8 +268,8 @@ async fn drive(
                 Err(RecvError::Closed) => return Some(state),
                 }
             }
-            _ = tokio::signal::ctrl_c(), if !stopping => {
-                status.note("stopping (Ctrl-C)...");
+            signal = signals.recv(), if !stopping => {
+                status.note(&format!("stopping ({signal})..."));
                 stopping = true;
                 session.stop();
             }
@@ -275,17 +285,19 @@ async fn drive(
 struct StatusLine {
     bar: Option<ProgressBar>,
     quiet: bool,
+    /// Whether state changes are printed (not when stdout has them as JSON).
+    states: bool,
 }
 
 impl StatusLine {
-    fn new(quiet: bool) -> Self {
+    fn new(quiet: bool, states: bool) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        StatusLine { bar, quiet }
+        StatusLine { bar, quiet, states }
     }
 
     fn note(&self, line: &str) {
@@ -296,7 +308,9 @@ impl StatusLine {
     }
 
     fn state(&self, state: SessionState) {
-        self.note(&format!("state: {state:?}"));
+        if self.states {
+            self.note(&format!("state: {state:?}"));
+        }
     }
 
     fn stats(&self, state: SessionState, s: &LiveStats) {

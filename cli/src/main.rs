@@ -5,6 +5,7 @@ mod demo;
 mod event_json;
 mod live;
 mod platform;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -27,7 +28,7 @@ enum Command {
     Live(live::LiveArgs),
     /// Play a stream as a viewer and report capture-to-player latency (needs a source with --latency-stamp).
     Probe(ProbeArgs),
-    /// Run a local RTMP ingest (nginx-rtmp) until Ctrl-C and print its publish URL.
+    /// Run a local RTMP ingest (nginx-rtmp) until Ctrl-C or SIGTERM and print its publish URL.
     Ingest {
         /// Stream key to print the URL for.
         #[arg(long, default_value = "farm")]
@@ -53,6 +54,10 @@ enum Command {
         /// Do not start the nginx-rtmp ingest.
         #[arg(long)]
         no_ingest: bool,
+        /// Also serve the API over TLS on this port (0 picks a free one), with a certificate from
+        /// a private CA written to the data directory as tls-ca.pem.
+        #[arg(long)]
+        tls_port: Option<u16>,
     },
     /// The network lab (root): run COMMAND in a namespace shaped by PROFILE, with an nginx-rtmp
     /// ingest behind the shaped link at $FIELDCAST_NETLAB_INGEST.
@@ -130,11 +135,13 @@ async fn main() -> ExitCode {
             data_dir,
             token,
             no_ingest,
+            tls_port,
         } => {
             let mut opts = fieldcast_sandbox::SandboxOptions {
                 port,
                 data_dir,
                 ingest: !no_ingest,
+                tls_port,
                 ..Default::default()
             };
             if let Some(token) = token {
@@ -233,6 +240,7 @@ async fn probe(args: ProbeArgs) -> Result<(), String> {
 }
 
 async fn ingest(key: String) -> Result<(), String> {
+    let mut signals = signals::StopSignals::new()?;
     let ingest = fieldcast_sandbox::LocalIngest::start().map_err(|e| e.to_string())?;
     let recording = ingest.recording(&key);
     if let Some(dir) = recording.parent() {
@@ -240,7 +248,8 @@ async fn ingest(key: String) -> Result<(), String> {
     }
     println!("ingest listening: publish to {}", ingest.url(&key));
     println!("press Ctrl-C to stop");
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    let signal = signals.recv().await;
+    eprintln!("{signal}: stopping the ingest");
     drop(ingest);
     Ok(())
 }

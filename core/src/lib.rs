@@ -24,6 +24,11 @@ pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod frame;
+#[cfg(test)]
+mod frame_props;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod media;
 #[cfg(feature = "qa")]
 pub mod probe;

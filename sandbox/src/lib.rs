@@ -7,6 +7,10 @@ pub mod netlab;
 pub mod report;
 mod server;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use server::fuzzing;
+
 pub use ingest::{IngestError, LocalIngest};
 pub use netlab::{NetLab, NetLabError, Profile};
 pub use report::{MediaReport, StreamReport};

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use fieldcast_sandbox::{SandboxOptions, run_until_signal};
 
 const USAGE: &str = "\
-usage: fieldcast-sandbox [--port N] [--data-dir DIR] [--token T]... [--read-only-token T]... [--no-ingest]
+usage: fieldcast-sandbox [--port N] [--tls-port N] [--data-dir DIR] [--token T]... [--read-only-token T]... [--no-ingest]
 
   --port N               API port on 127.0.0.1 (default 0: a free port)
+  --tls-port N           serve the API over TLS too, on this port (0: a free one), with a
+                         certificate from a private CA written to DIR/tls-ca.pem
   --data-dir DIR         keep the database, uploads and recordings in DIR (default: a temp dir)
   --token T              a write token (repeatable; default sandbox-token)
   --read-only-token T    a read-only token (repeatable; default sandbox-readonly)
@@ -61,6 +63,12 @@ fn parse(args: &[String]) -> Result<Option<SandboxOptions>, String> {
                     .parse()
                     .map_err(|_| format!("--port must be a number from 0 to 65535, got {v:?}"))?;
             }
+            "--tls-port" => {
+                let v = value()?;
+                opts.tls_port = Some(v.parse().map_err(|_| {
+                    format!("--tls-port must be a number from 0 to 65535, got {v:?}")
+                })?);
+            }
             "--data-dir" => opts.data_dir = Some(PathBuf::from(value()?)),
             "--token" => tokens.push(value()?),
             "--read-only-token" => read_only.push(value()?),
@@ -90,6 +98,7 @@ mod tests {
         let opts = parse(&args(&[
             "--port",
             "8080",
+            "--tls-port=0",
             "--data-dir=/tmp/x",
             "--token",
             "a",
@@ -102,6 +111,7 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(opts.port, 8080);
+        assert_eq!(opts.tls_port, Some(0));
         assert_eq!(opts.data_dir, Some(PathBuf::from("/tmp/x")));
         assert_eq!(opts.tokens, ["a", "b"]);
         assert_eq!(opts.read_only_tokens, ["r"]);
@@ -113,7 +123,13 @@ mod tests {
         let opts = parse(&[]).unwrap().unwrap();
         assert_eq!(opts.tokens, ["sandbox-token"]);
         assert!(opts.ingest);
+        assert_eq!(opts.tls_port, None);
         assert!(parse(&args(&["--help"])).unwrap().is_none());
+        assert!(
+            parse(&args(&["--tls-port", "443x"]))
+                .unwrap_err()
+                .contains("--tls-port")
+        );
         assert!(
             parse(&args(&["--port", "http"]))
                 .unwrap_err()

@@ -168,3 +168,88 @@ fn reset_restores_the_seed_catalog_and_clears_records() {
     assert_eq!(again.header("Idempotent-Replayed"), None);
     assert_eq!(c.stats()["sales"], 1);
 }
+
+#[test]
+fn portal_modes_answer_in_the_platforms_place_and_record_nothing() {
+    let sb = sandbox();
+    let c = Client::new(&sb);
+    for mode in [
+        "portal_login",
+        "portal_redirect",
+        "proxy_auth",
+        "network_auth",
+    ] {
+        c.fault(json!({"mode": mode}));
+    }
+    let login = c.post_sale(&sale("p1", 1));
+    assert_eq!(login.status, 200);
+    assert!(
+        login
+            .header("Content-Type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(String::from_utf8_lossy(&login.body).contains("<title>Village Wi-Fi: sign in</title>"));
+
+    let redirect = c.post_sale(&sale("p1", 1));
+    assert_eq!(redirect.status, 302);
+    assert_eq!(
+        redirect.header("Location"),
+        Some("/portal/login?continue=/v1/sales")
+    );
+
+    let proxy = c.post_sale(&sale("p1", 1));
+    assert_eq!(proxy.status, 407);
+    assert_eq!(
+        proxy.header("Proxy-Authenticate"),
+        Some("Basic realm=\"village-proxy\"")
+    );
+
+    let network = c.post_sale(&sale("p1", 1));
+    assert_eq!(network.status, 511);
+    assert!(
+        network
+            .header("Content-Type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(String::from_utf8_lossy(&network.body).contains("Network Authentication Required"));
+
+    assert_eq!(c.stats()["sales"], 0);
+    assert_eq!(c.stock("orange-box"), 40);
+    let through = c.post_sale(&sale("p1", 1));
+    assert_eq!(
+        through.status, 201,
+        "the portal is gone; nothing was stored"
+    );
+    assert_eq!(c.stats()["faults_injected"], 4);
+
+    // The page the redirect points to needs no token, as a portal's would not.
+    let page = c.with_token(None).get("/portal/login");
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("Village Wi-Fi"));
+}
+
+#[test]
+fn certificate_faults_need_the_tls_port() {
+    let sb = sandbox();
+    let c = Client::new(&sb);
+    let reply = c.json(
+        "POST",
+        "/v1/_sandbox/faults",
+        &json!({"mode": "tls_wrong_name"}),
+    );
+    assert_eq!(reply.status, 409);
+    assert_eq!(reply.code(), "tls_unavailable");
+    let with_paths = c.json(
+        "POST",
+        "/v1/_sandbox/faults",
+        &json!({"mode": "tls_wrong_name", "paths": ["/v1/sales"]}),
+    );
+    assert_eq!(with_paths.status, 400);
+    assert!(
+        with_paths.message().contains("`paths`"),
+        "{}",
+        with_paths.message()
+    );
+}

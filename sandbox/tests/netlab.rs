@@ -1,6 +1,6 @@
 //! The network lab with real traffic: rate, delay, loss, outages, timeline changes, cleanup and
 //! `run_command`. These need root, `ip`, `tc` and `nft`; without them each test prints
-//! `skipped: <reason>` and passes.
+//! `skipped: <reason>` and passes, or fails where `FIELDCAST_REQUIRE_LAB` is set (CI).
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -11,18 +11,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fieldcast_sandbox::netlab::{self, NetLab, Profile};
-
-/// Whether labs can run here; prints why not.
-fn lab_available() -> bool {
-    match NetLab::available() {
-        Ok(()) => true,
-        Err(reason) => {
-            println!("skipped: {reason}");
-            eprintln!("skipped: {reason}");
-            false
-        }
-    }
-}
 
 fn profile(steps: &str) -> Profile {
     Profile::parse(&format!(r#"{{"name":"test","steps":{steps}}}"#), "test").unwrap()
@@ -111,7 +99,7 @@ fn assert_near(what: &str, measured: f64, expected: f64, tolerance: f64) {
 
 #[test]
 fn rate_is_shaped_to_the_profile() {
-    if !lab_available() {
+    if !NetLab::available_or_skip() {
         return;
     }
     for (name, kbit) in [("good-4g", 5000.0), ("custom 1000 kbit/s", 1000.0)] {
@@ -135,7 +123,7 @@ fn rate_is_shaped_to_the_profile() {
 
 #[test]
 fn base_delay_adds_to_the_round_trip() {
-    if !lab_available() {
+    if !NetLab::available_or_skip() {
         return;
     }
     let lab = NetLab::start(profile(r#"[{"at_s":0,"delay_ms":100}]"#)).unwrap();
@@ -220,7 +208,7 @@ fn udp_probe(lab: &NetLab, count: u32, every: Duration) -> Vec<(u32, Duration)> 
 
 #[test]
 fn random_loss_matches_the_profile() {
-    if !lab_available() {
+    if !NetLab::available_or_skip() {
         return;
     }
     for pct in [2.0, 10.0] {
@@ -241,7 +229,7 @@ fn random_loss_matches_the_profile() {
 
 #[test]
 fn nothing_passes_during_an_outage_and_traffic_resumes_after() {
-    if !lab_available() {
+    if !NetLab::available_or_skip() {
         return;
     }
     let lab = NetLab::start(profile(
@@ -278,7 +266,7 @@ fn nothing_passes_during_an_outage_and_traffic_resumes_after() {
 
 #[test]
 fn timeline_changes_are_applied_on_schedule() {
-    if !lab_available() {
+    if !NetLab::available_or_skip() {
         return;
     }
     // The rate steps up: a step down behind a deep queue makes the bulk TCP flow lose a window
@@ -316,7 +304,7 @@ fn timeline_changes_are_applied_on_schedule() {
 
 #[test]
 fn drop_removes_everything_even_after_a_panic() {
-    if !lab_available() {
+    if !NetLab::available_or_skip() {
         return;
     }
     let names = {
@@ -361,7 +349,7 @@ fn drop_removes_everything_even_after_a_panic() {
 
 #[test]
 fn cleanup_stale_removes_labs_of_dead_processes_only() {
-    if !lab_available() {
+    if !NetLab::available_or_skip() {
         return;
     }
     let mut gone = Command::new("true").spawn().unwrap();
@@ -381,7 +369,7 @@ fn cleanup_stale_removes_labs_of_dead_processes_only() {
 
 #[test]
 fn run_command_publishes_to_nginx_in_the_ingest_namespace() {
-    if !lab_available() {
+    if !NetLab::available_or_skip() {
         return;
     }
     let argv = |script: &str| vec!["sh".to_string(), "-c".to_string(), script.to_string()];

@@ -149,3 +149,55 @@ fn sales_can_be_listed_by_session() {
     assert_eq!(c.get("/v1/sales?session_id=other").json(), json!([]));
     assert_eq!(c.get("/v1/sales").json().as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn old_and_future_sale_times_are_kept_with_the_clock_skew_of_the_phone() {
+    let sb = sandbox();
+    let c = Client::new(&sb);
+    // A phone three days behind, another two days ahead, and one without a Date header.
+    let phones = [
+        (
+            "behind",
+            "2020-01-01T10:00:00Z",
+            Some("Wed, 01 Jan 2020 10:00:05 GMT"),
+        ),
+        (
+            "ahead",
+            "2099-12-31T23:59:00Z",
+            Some("Thu, 31 Dec 2099 23:59:30 GMT"),
+        ),
+        ("no-date", "2025-05-01T08:30:00Z", None),
+    ];
+    for (id, taken_at, date) in phones {
+        let mut body = sale(id, 1);
+        body["taken_at"] = json!(taken_at);
+        let mut headers = vec![
+            ("Content-Type", "application/json"),
+            ("Idempotency-Key", id),
+        ];
+        if let Some(date) = date {
+            headers.push(("Date", date));
+        }
+        let reply = c.call("POST", "/v1/sales", &headers, body.to_string().as_bytes());
+        assert_eq!(reply.status, 201, "{id}: {reply:?}");
+        assert_eq!(reply.json()["sale"]["taken_at"], taken_at, "{id}");
+    }
+    let listed = c.get("/v1/sales").json();
+    let skew = |i: usize| listed[i]["client_clock_skew_ms"].as_i64();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // 2020-01-01T10:00:05Z and 2099-12-31T23:59:30Z in ms since the epoch.
+    let (behind, ahead) = (1_577_872_805_000_i64, 4_102_444_770_000_i64);
+    assert!(
+        (skew(0).unwrap() - (behind - now_ms)).abs() < 60_000,
+        "{listed}"
+    );
+    assert!(
+        (skew(1).unwrap() - (ahead - now_ms)).abs() < 60_000,
+        "{listed}"
+    );
+    assert_eq!(listed[2]["client_clock_skew_ms"], serde_json::Value::Null);
+    assert_eq!(listed[0]["taken_at"], "2020-01-01T10:00:00Z");
+}

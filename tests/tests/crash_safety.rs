@@ -5,14 +5,16 @@
 
 mod sync_support;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fieldcast_core::{Catalog, Sales, Store, SyncEngine};
+use fieldcast_core::{Sales, Store, SyncEngine};
 use rand::Rng;
-use sync_support::{PRODUCTS, Platform, assert_platform_holds_exactly, local_store};
+use sync_support::{
+    PRODUCTS, Platform, assert_platform_holds_exactly, check_reopened_store, local_store,
+};
 
 const KILLS: usize = 200;
 const STOCK: i64 = 1_000_000;
@@ -51,7 +53,16 @@ fn acknowledged_sales_survive_sigkill_and_sync_exactly_once() {
         let complete = stdout.rfind('\n').map_or("", |end| &stdout[..end]);
         acknowledged.extend(complete.lines().map(str::to_string));
 
-        check_store(&Store::open(&db).unwrap(), &acknowledged, round);
+        let mut seen = HashSet::new();
+        if let Some(twice) = acknowledged.iter().find(|id| !seen.insert(*id)) {
+            panic!("round {round}: {twice} printed twice");
+        }
+        check_reopened_store(
+            &Store::open(&db).unwrap(),
+            &acknowledged,
+            STOCK,
+            &format!("round {round}"),
+        );
     }
     let kill_phase = started.elapsed();
 
@@ -73,52 +84,4 @@ fn acknowledged_sales_survive_sigkill_and_sync_exactly_once() {
         ids.len() - acknowledged.len(),
         ids.len() as f64 / sync_time.as_secs_f64()
     );
-}
-
-/// Every acknowledged id is in the store exactly once; every sale has its outbox record and
-/// its stock change; the file is sound.
-fn check_store(store: &Store, acknowledged: &[String], round: usize) {
-    assert_eq!(store.integrity_check().unwrap(), "ok", "round {round}");
-    let sales = Sales::new(store.clone()).list().unwrap();
-    let stored: HashSet<&str> = sales.iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(
-        stored.len(),
-        sales.len(),
-        "round {round}: duplicate sale ids"
-    );
-    let mut seen = HashSet::new();
-    for id in acknowledged {
-        assert!(seen.insert(id), "round {round}: {id} printed twice");
-        assert!(
-            stored.contains(id.as_str()),
-            "round {round}: acknowledged {id} lost"
-        );
-    }
-    let counts = store.outbox_counts().unwrap();
-    let queued = counts.pending + counts.in_flight + counts.synced + counts.conflicted;
-    assert_eq!(
-        queued,
-        sales.len() as u64,
-        "round {round}: one outbox record per sale"
-    );
-
-    let catalog = Catalog::new(store.clone());
-    let mut sold: HashMap<&str, i64> = HashMap::new();
-    for sale in &sales {
-        let total = sold.entry(sale.product_id.as_str()).or_default();
-        *total += sale.quantity;
-        assert_eq!(
-            sale.stock_after,
-            STOCK - *total,
-            "round {round}: stock after sale {}",
-            sale.id
-        );
-    }
-    for (id, _) in PRODUCTS {
-        assert_eq!(
-            catalog.get(id).unwrap().stock,
-            STOCK - sold.get(id).copied().unwrap_or(0),
-            "round {round}: stock of {id}"
-        );
-    }
 }

@@ -300,8 +300,7 @@ struct Rig {
 impl Rig {
     /// The lab for `profile`, or `None` (with the reason printed) where labs cannot run.
     fn start(profile: &str) -> Option<Rig> {
-        if let Err(reason) = NetLab::available() {
-            eprintln!("skipped: {reason}");
+        if !NetLab::available_or_skip() {
             return None;
         }
         // Built before the lab starts, so the profile's timeline is the session's.

@@ -8,5 +8,7 @@ pub(crate) mod pipeline;
 pub mod platform;
 pub(crate) mod record_switch;
 pub mod sei;
+#[cfg(test)]
+mod sei_props;
 pub mod sources;
 pub(crate) mod tagging;

@@ -88,7 +88,7 @@ pub fn insert_into_au(au: &[u8], length_size: usize, sei_nal: &[u8]) -> Option<V
 
 /// The JSON payloads of every FieldCast message in a length-prefixed access unit (what a
 /// player of the stream reads; QA).
-#[cfg(any(test, feature = "qa"))]
+#[cfg(any(test, feature = "qa", feature = "fuzzing"))]
 pub fn find_in_au(au: &[u8], length_size: usize) -> Vec<Vec<u8>> {
     units(au, length_size)
         .into_iter()
@@ -97,7 +97,7 @@ pub fn find_in_au(au: &[u8], length_size: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-#[cfg(any(test, feature = "qa"))]
+#[cfg(any(test, feature = "qa", feature = "fuzzing"))]
 fn unescape(ebsp: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(ebsp.len());
     let mut zeros = 0;
@@ -113,7 +113,7 @@ fn unescape(ebsp: &[u8]) -> Vec<u8> {
 }
 
 /// Parses the sei_message()s of an SEI RBSP, keeping FieldCast user data.
-#[cfg(any(test, feature = "qa"))]
+#[cfg(any(test, feature = "qa", feature = "fuzzing"))]
 fn messages(rbsp: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut pos = 0;

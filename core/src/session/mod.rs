@@ -151,23 +151,30 @@ impl LiveSession {
             })?;
         self.inner.watch_bus();
         let wake = self.inner.wake.clone();
-        let uplink = Arc::new(
-            Uplink::start(
-                self.inner.endpoint.clone(),
-                self.inner.feed.clone(),
-                &self.inner.media.pipeline,
-                move |event| {
-                    let _ = wake.send(Wake::Uplink(event));
-                },
-            )
-            .map_err(|e| Error::io("cannot start the uplink thread", &e))?,
-        );
-        *self.inner.uplink.lock().unwrap_or_else(|p| p.into_inner()) = Some(uplink.clone());
+        let uplink = Uplink::start(
+            self.inner.endpoint.clone(),
+            self.inner.feed.clone(),
+            &self.inner.media.pipeline,
+            move |event| {
+                let _ = wake.send(Wake::Uplink(event));
+            },
+        )
+        .map_err(|e| {
+            self.inner
+                .fail_to_start(Error::io("cannot start the uplink thread", &e))
+        })?;
+        let uplink = Arc::new(uplink);
         let inner = self.inner.clone();
+        let monitored = uplink.clone();
         let handle = std::thread::Builder::new()
             .name("fieldcast-monitor".into())
-            .spawn(move || inner.monitor(uplink, woken))
-            .map_err(|e| Error::io("cannot start the session thread", &e))?;
+            .spawn(move || inner.monitor(monitored, woken))
+            .map_err(|e| {
+                uplink.stop();
+                self.inner
+                    .fail_to_start(Error::io("cannot start the session thread", &e))
+            })?;
+        *self.inner.uplink.lock().unwrap_or_else(|p| p.into_inner()) = Some(uplink);
         *self.inner.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
         if let Err(e) = self.inner.media.pipeline.set_state(gst::State::Playing) {
             // The reason is on the bus; the monitor turns it into a typed error.
@@ -321,6 +328,14 @@ impl Inner {
         self.status().error = Some(error.clone());
         self.events.emit(SessionEvent::Error(error));
         let _ = self.transition(StateInput::Fatal, "fail");
+    }
+
+    /// Fails a session whose threads could not start (no thread runs to end it otherwise): the
+    /// app sees `Failed` and the error, [`LiveSession::wait`] returns it. Returns the error.
+    fn fail_to_start(&self, error: Error) -> Error {
+        self.fail(error.clone());
+        let _ = self.media.pipeline.set_state(gst::State::Null);
+        error
     }
 
     /// Hands the pipeline's end-of-stream, errors and warnings to the session thread as they are

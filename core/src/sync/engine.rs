@@ -33,7 +33,8 @@ pub struct SyncEngine {
 impl SyncEngine {
     /// Starts the relay on its own thread and runtime; it begins with whatever the outbox holds.
     pub fn start(store: Store, config: SyncConfig) -> Result<SyncEngine, SyncError> {
-        let platform = Platform::new(&config)?;
+        let shared = Arc::new(Shared::new());
+        let platform = Platform::new(&config, shared.clone())?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -41,7 +42,6 @@ impl SyncEngine {
         if !store.attach_relay() {
             return Err(SyncError::AlreadyRunning);
         }
-        let shared = Arc::new(Shared::new());
         let (commands, receiver) = mpsc::unbounded_channel();
         let relay = Relay::new(store.clone(), shared.clone(), platform, &config, receiver);
         let relay_store = store.clone();
@@ -75,7 +75,8 @@ impl SyncEngine {
         self.wake();
     }
 
-    /// Sends what is waiting now, cutting retry waits short (nothing goes while paused or offline).
+    /// Sends what is waiting now, cutting retry waits short, behind a captive portal too (nothing
+    /// goes while offline or paused for credentials).
     pub fn sync_now(&self) {
         self.shared.cut_waits_short();
         self.wake();

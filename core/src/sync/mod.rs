@@ -9,8 +9,15 @@
 //!   key, so the same request would get the same answer); the app shows it to the farmer and may
 //!   [`SyncEngine::discard_conflicted`] it. 409 `idempotency_in_flight`, 5xx, timeouts, dropped
 //!   connections and unreadable answers: retried with exponential backoff and full jitter.
-//!   401/403: the whole relay pauses ([`SyncEvent::Paused`]) until [`SyncEngine::resume`] or
-//!   [`SyncEngine::set_token`].
+//!   401/403 from the platform: the whole relay pauses ([`SyncEvent::Paused`]) until
+//!   [`SyncEngine::resume`] or [`SyncEngine::set_token`].
+//! - Only the platform's own voice refuses a record: a JSON `{code, message}` body declared as JSON.
+//!   A captive portal or an operator's proxy answering in its place (a login page, a redirect, which
+//!   is never followed, 407, 511, a TLS certificate for another name) pauses the relay with
+//!   [`PauseReason::CaptivePortal`]: one record at a time is tried again with backoff, and the
+//!   pause lifts by itself as soon as the platform answers as itself.
+//! - Every request carries the phone's clock in its `Date` header, so the platform can tell how far
+//!   off the phone's clock is; the records keep the phone's own times.
 //! - Per-product order: a record is not sent while an earlier record with the same product is
 //!   pending, in flight or waiting to retry. A conflicted record does not hold back later ones:
 //!   they are independent sales the platform judges on their own.
@@ -27,6 +34,8 @@ mod platform;
 mod queue;
 mod relay;
 mod response;
+#[cfg(test)]
+mod response_props;
 mod schedule;
 mod shared;
 mod tus;
@@ -38,6 +47,8 @@ use std::time::Duration;
 pub use backoff::{Backoff, BackoffPolicy};
 pub use engine::SyncEngine;
 pub use error::SyncError;
+#[cfg(feature = "fuzzing")]
+pub(crate) use response::{Answer, Outcome, classify};
 pub use upload::UploadResult;
 
 use crate::store::outbox::{OutboxItem, RecordKind};
@@ -57,6 +68,9 @@ pub struct SyncConfig {
     pub max_concurrent_sends: usize,
     /// Bytes per upload request (default 256 KiB).
     pub upload_chunk_size: usize,
+    /// CA certificates (PEM) trusted for an `https://` platform besides the built-in roots, for a
+    /// platform behind a private CA (default none).
+    pub platform_ca_pem: Option<String>,
 }
 
 impl SyncConfig {
@@ -69,6 +83,7 @@ impl SyncConfig {
             backoff: BackoffPolicy::default(),
             max_concurrent_sends: 4,
             upload_chunk_size: 256 * 1024,
+            platform_ca_pem: None,
         }
     }
 }
@@ -82,6 +97,7 @@ impl fmt::Debug for SyncConfig {
             .field("backoff", &self.backoff)
             .field("max_concurrent_sends", &self.max_concurrent_sends)
             .field("upload_chunk_size", &self.upload_chunk_size)
+            .field("platform_ca_pem", &self.platform_ca_pem.is_some())
             .finish()
     }
 }
@@ -101,6 +117,13 @@ pub enum PauseReason {
         /// The platform's message.
         message: String,
     },
+    /// A captive portal or the network's proxy answers instead of the platform: the phone must
+    /// sign in to the network. Records are still tried, one at a time with backoff, and the pause
+    /// lifts by itself once the platform answers ([`SyncEngine::sync_now`] tries at once).
+    CaptivePortal {
+        /// What answered (e.g. `HTTP 302: redirected to http://portal/login`).
+        message: String,
+    },
 }
 
 impl fmt::Display for PauseReason {
@@ -113,6 +136,10 @@ impl fmt::Display for PauseReason {
             PauseReason::Forbidden { message } => {
                 write!(f, "the token may not send records (403): {message}")
             }
+            PauseReason::CaptivePortal { message } => write!(
+                f,
+                "sign in to the network (a captive portal or proxy answers instead of the platform): {message}"
+            ),
         }
     }
 }

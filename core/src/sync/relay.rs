@@ -181,6 +181,12 @@ impl Relay {
         if !self.shared.may_send() {
             return;
         }
+        // Behind a captive portal, one record at a time tries again, after the portal's backoff.
+        let portal = self.shared.interception();
+        let schedule = match portal {
+            Some(_) => Schedule { max_in_flight: 1 },
+            None => self.schedule,
+        };
         let heads: Vec<(String, String)> = self
             .queue
             .heads()
@@ -192,12 +198,12 @@ impl Relay {
             .map(|(key, record_id)| Slot {
                 order_key: key.clone(),
                 in_flight: self.in_flight.contains(record_id),
-                ready_at: self.shared.ready_at(record_id),
+                ready_at: self.shared.ready_at(record_id).max(portal),
             })
             .collect();
         let now = Instant::now();
         loop {
-            match self.schedule.next(&slots, now) {
+            match schedule.next(&slots, now) {
                 Next::Send(i) => {
                     // Checked per record: the app may have reported "offline" a moment ago.
                     if !self.shared.may_send() {
@@ -297,6 +303,7 @@ impl Relay {
                 }
             }
             Outcome::Transient { reason } => self.failed(id, reason),
+            Outcome::Intercepted { reason } => self.intercepted(id, reason),
             Outcome::Unauthorized { status, message } => {
                 self.requeue(id, Some(format!("HTTP {status}: {message}")));
                 if reply.token_generation == self.token_generation {
@@ -340,6 +347,24 @@ impl Relay {
             self.shared
                 .record_failed(record_id, &self.policy, Instant::now(), rand::random());
         log::info!("sync: {record_id} failed ({reason}); attempt {attempt}, next in {delay:?}");
+        self.shared.emit(SyncEvent::Retrying {
+            record_id: record_id.to_string(),
+            attempt,
+            delay,
+            reason,
+        });
+    }
+
+    /// Puts a record back to pending after a captive portal answered for it: the backoff is the
+    /// portal's, shared by every request, not the record's.
+    fn intercepted(&mut self, record_id: &str, reason: String) {
+        self.requeue(record_id, Some(reason.clone()));
+        let (attempt, delay) =
+            self.shared
+                .intercepted(&reason, &self.policy, Instant::now(), rand::random());
+        log::info!(
+            "sync: {record_id} intercepted ({reason}); attempt {attempt}, next in {delay:?}"
+        );
         self.shared.emit(SyncEvent::Retrying {
             record_id: record_id.to_string(),
             attempt,

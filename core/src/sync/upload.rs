@@ -1,6 +1,8 @@
 //! Resumable replay upload (tus 1.0). The server's upload URL is stored as soon as it exists, so a
 //! stopped or killed app asks the server how far it got (`HEAD`) and sends only the rest. Failures
 //! that may pass are retried with backoff; progress is reported as [`SyncEvent::UploadProgress`].
+//! Behind a captive portal the upload waits with the portal's backoff, for as long as it takes,
+//! without counting towards giving up.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -60,6 +62,8 @@ enum Failure {
     Retry(String),
     /// Sending is paused (offline, credentials): wait, without counting a failure.
     Paused,
+    /// A captive portal or proxy answered: wait with its backoff, without counting a failure.
+    Intercepted(String),
     /// Give up.
     Fatal(SyncError),
 }
@@ -68,6 +72,7 @@ impl From<TusError> for Failure {
     fn from(e: TusError) -> Self {
         match e {
             TusError::Retry(reason) => Failure::Retry(reason),
+            TusError::Intercepted(reason) => Failure::Intercepted(reason),
             TusError::Gone => Failure::Retry("the server no longer has this upload".into()),
             TusError::Unauthorized { status, message } => {
                 Failure::Fatal(SyncError::Unauthorized { status, message })
@@ -130,6 +135,17 @@ impl UploadJob {
             {
                 Ok(result) => return Ok(result),
                 Err(Failure::Paused) => continue,
+                Err(Failure::Intercepted(reason)) => {
+                    let (attempt, delay) = self.shared.intercepted(
+                        &reason,
+                        &self.policy,
+                        Instant::now(),
+                        rand::random(),
+                    );
+                    self.retry_after(&record.id, attempt, delay, reason, &mut may_send)
+                        .await;
+                    continue;
+                }
                 Err(Failure::Fatal(e)) => {
                     if let SyncError::Unauthorized { status, message } = &e {
                         self.shared.pause(if *status == 403 {
@@ -156,17 +172,30 @@ impl UploadJob {
                 )));
             }
             let delay = backoff.failed(&self.policy, Instant::now(), rand::random());
-            self.shared.emit(SyncEvent::Retrying {
-                record_id: record.id.clone(),
-                attempt: backoff.failures(),
-                delay,
-                reason,
-            });
-            // The wait ends early when sending is allowed again after a pause.
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = allowed_again(&mut may_send) => {}
-            }
+            self.retry_after(&record.id, backoff.failures(), delay, reason, &mut may_send)
+                .await;
+        }
+    }
+
+    /// Announces the next attempt and waits for it; the wait ends early when sending is allowed
+    /// again after a pause.
+    async fn retry_after(
+        &self,
+        upload_id: &str,
+        attempt: u32,
+        delay: std::time::Duration,
+        reason: String,
+        may_send: &mut watch::Receiver<bool>,
+    ) {
+        self.shared.emit(SyncEvent::Retrying {
+            record_id: upload_id.to_string(),
+            attempt,
+            delay,
+            reason,
+        });
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = allowed_again(may_send) => {}
         }
     }
 

@@ -12,6 +12,9 @@ pub(crate) mod link;
 pub(crate) mod publisher;
 pub mod reconnect;
 pub(crate) mod rtmp;
+pub(crate) mod rtmp_inbound;
+#[cfg(test)]
+mod rtmp_props;
 pub mod send_window;
 pub(crate) mod socket;
 pub(crate) mod srt;

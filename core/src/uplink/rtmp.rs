@@ -15,6 +15,7 @@ use rml_rtmp::sessions::{
 };
 use rml_rtmp::time::RtmpTimestamp;
 
+use super::rtmp_inbound::InboundCheck;
 use super::supervisor::LinkFailure;
 use crate::error::IngestCause;
 
@@ -78,6 +79,8 @@ pub(crate) struct Publish {
     point: PublishPoint,
     handshake: Handshake,
     session: Option<ClientSession>,
+    /// The server's chunk stream, read ahead of the session.
+    inbound: InboundCheck,
     phase: Phase,
     outbox: Vec<u8>,
 }
@@ -93,6 +96,7 @@ impl Publish {
             point,
             handshake,
             session: None,
+            inbound: InboundCheck::new(),
             phase: Phase::Handshake,
             outbox,
         })
@@ -154,19 +158,28 @@ impl Publish {
         if bytes.is_empty() {
             return Ok(());
         }
+        self.inbound
+            .read(bytes)
+            .map_err(|why| self.malformed(format!("the ingest sent {why}")))?;
         let session = self.session.as_mut().expect("the handshake is complete");
-        let results = session.handle_input(bytes).map_err(|e| {
-            let reason = format!("the ingest sent what RTMP does not allow: {e:?}");
-            if self.phase == Phase::Live {
-                LinkFailure {
-                    cause: IngestCause::Other,
-                    reason,
-                }
-            } else {
-                handshake_failure(reason)
-            }
+        let results = session.handle_input(bytes);
+        let results = results.map_err(|e| {
+            self.malformed(format!("the ingest sent what RTMP does not allow: {e:?}"))
         })?;
         self.apply(results)
+    }
+
+    /// A failure for what the server sent that cannot be read: the handshake failed until the
+    /// publish was accepted.
+    fn malformed(&self, reason: String) -> LinkFailure {
+        if self.phase == Phase::Live {
+            LinkFailure {
+                cause: IngestCause::Other,
+                reason,
+            }
+        } else {
+            handshake_failure(reason)
+        }
     }
 
     fn apply(&mut self, results: Vec<ClientSessionResult>) -> Result<(), LinkFailure> {

@@ -21,6 +21,9 @@ const PUBLISHER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 /// The ingest's end of the private /30.
 const INGEST_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 /// The tools the lab runs, and the Debian package of each.
+/// Set in the environment, it turns a lab test's skip into a failure (see
+/// [`NetLab::available_or_skip`]).
+pub const REQUIRE_LAB_ENV: &str = "FIELDCAST_REQUIRE_LAB";
 const TOOLS: [(&str, &str); 3] = [("ip", "iproute2"), ("tc", "iproute2"), ("nft", "nftables")];
 
 /// Numbers the labs of this process.
@@ -61,6 +64,23 @@ impl NetLab {
             return Err("this kernel has no network namespaces".into());
         }
         Ok(())
+    }
+
+    /// For tests: true where labs can run; false, with the reason printed, where they cannot.
+    /// With `FIELDCAST_REQUIRE_LAB` set (CI sets it), a lab that cannot run panics with the
+    /// reason instead, so that a lab test never passes by skipping there.
+    pub fn available_or_skip() -> bool {
+        match NetLab::available() {
+            Ok(()) => true,
+            Err(reason) if std::env::var_os(REQUIRE_LAB_ENV).is_some() => {
+                panic!("{REQUIRE_LAB_ENV} is set, and the network lab cannot run: {reason}")
+            }
+            Err(reason) => {
+                println!("skipped: {reason}");
+                eprintln!("skipped: {reason}");
+                false
+            }
+        }
     }
 
     /// Builds the lab, puts the profile's first step in force and starts its timeline; every

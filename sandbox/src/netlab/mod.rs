@@ -10,7 +10,7 @@ mod run;
 mod shaping;
 mod timeline;
 
-pub use lab::{NetLab, cleanup_stale};
+pub use lab::{NetLab, REQUIRE_LAB_ENV, cleanup_stale};
 pub use profile::{Change, Conditions, Profile, Step};
 pub use run::{INGEST_ENV, run_command};
 pub use shaping::ShapingMode;

@@ -20,7 +20,8 @@ pub struct Tokens {
 /// What a call needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
-    /// No token: health, tus discovery, the viewer's page, the ingest's hook (its path has a secret).
+    /// No token: health, tus discovery, the viewer's page, the ingest's hook (its path has a
+    /// secret), the portal faults' sign-in page.
     Public,
     /// Any known token.
     Read,
@@ -36,6 +37,7 @@ fn required_access(method: &Method, path: &str) -> Access {
     } else if (path == "/v1/health" && is_read)
         || (is_uploads && method == Method::OPTIONS)
         || (path.starts_with("/watch/") && is_read)
+        || (path == super::faults::LOGIN_PATH && is_read)
         || (path.starts_with("/_ingest/") && method == Method::POST)
     {
         Access::Public
@@ -119,6 +121,10 @@ mod tests {
         assert_eq!(required_access(&Method::GET, "/watch/x"), Access::Public);
         assert_eq!(required_access(&Method::POST, "/watch/x"), Access::Write);
         assert_eq!(required_access(&Method::POST, "/_ingest/s"), Access::Public);
+        assert_eq!(
+            required_access(&Method::GET, "/portal/login"),
+            Access::Public
+        );
         assert_eq!(
             required_access(&Method::HEAD, "/v1/uploads/x"),
             Access::Read

@@ -24,6 +24,22 @@ pub struct AbortableStream {
     abort: ConnectionAbort,
 }
 
+impl AbortableStream {
+    /// Wraps an accepted TCP stream (with Nagle off: answers go out at once).
+    pub fn new(inner: TcpStream) -> AbortableStream {
+        let _ = inner.set_nodelay(true);
+        AbortableStream {
+            inner,
+            abort: ConnectionAbort::default(),
+        }
+    }
+
+    /// The switch that cuts this connection.
+    pub fn abort_switch(&self) -> ConnectionAbort {
+        self.abort.clone()
+    }
+}
+
 /// The switch that cuts one connection; handlers find it as `ConnectInfo<ConnectionAbort>`.
 #[derive(Clone, Default)]
 pub struct ConnectionAbort(Arc<AtomicBool>);
@@ -53,11 +69,7 @@ impl Listener for AbortableListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             match self.0.accept().await {
-                Ok((inner, addr)) => {
-                    let _ = inner.set_nodelay(true);
-                    let abort = ConnectionAbort::default();
-                    return (AbortableStream { inner, abort }, addr);
-                }
+                Ok((inner, addr)) => return (AbortableStream::new(inner), addr),
                 Err(e) => {
                     // Out of file descriptors and the like: wait instead of spinning.
                     log::warn!("sandbox: accept failed: {e}");
@@ -74,7 +86,7 @@ impl Listener for AbortableListener {
 
 impl Connected<IncomingStream<'_, AbortableListener>> for ConnectionAbort {
     fn connect_info(stream: IncomingStream<'_, AbortableListener>) -> Self {
-        stream.io().abort.clone()
+        stream.io().abort_switch()
     }
 }
 

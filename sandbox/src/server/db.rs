@@ -11,7 +11,13 @@ use time::OffsetDateTime;
 /// The schema a new database gets.
 const SCHEMA: &str = include_str!("schema.sql");
 /// The `PRAGMA user_version` of [`SCHEMA`].
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+/// What brings a database from each older version to the next one.
+const MIGRATIONS: [(i64, &str); 1] = [(
+    1,
+    "ALTER TABLE sales ADD COLUMN client_clock_skew_ms INTEGER;
+     ALTER TABLE pin_events ADD COLUMN client_clock_skew_ms INTEGER;",
+)];
 
 /// The catalog a new (or reset) sandbox starts with: id, title, price (minor units, CNY), unit, stock.
 const SEED_CATALOG: [(&str, &str, i64, &str, i64); 3] = [
@@ -67,6 +73,7 @@ impl Db {
                 tx.commit()?;
             }
             SCHEMA_VERSION => {}
+            older if older < SCHEMA_VERSION => migrate(&mut conn, older)?,
             newer => return Err(DbError::NewerSchema(newer)),
         }
         Ok(Db {
@@ -101,6 +108,16 @@ impl Db {
         })
         .await
     }
+}
+
+/// Applies the [`MIGRATIONS`] from `version` on, in one transaction.
+fn migrate(conn: &mut Connection, version: i64) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for (from, sql) in MIGRATIONS.iter().filter(|(from, _)| *from >= version) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", from + 1)?;
+    }
+    tx.commit()
 }
 
 /// The connection, even if a previous holder panicked (SQLite rolled its transaction back).
@@ -156,5 +173,37 @@ mod tests {
             2,
             "reopening keeps the data and does not reseed"
         );
+    }
+
+    #[test]
+    fn a_version_1_database_gets_the_clock_skew_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sandbox.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE sales (seq INTEGER PRIMARY KEY, id TEXT NOT NULL);
+                 CREATE TABLE pin_events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL);
+                 INSERT INTO sales (id) VALUES ('old-sale');
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        let conn = lock(&db.conn);
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let skew: Option<i64> = conn
+            .query_row(
+                "SELECT client_clock_skew_ms FROM sales WHERE id = 'old-sale'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(skew, None, "unknown for sales recorded before");
+        conn.execute("UPDATE pin_events SET client_clock_skew_ms = 1", [])
+            .unwrap();
     }
 }

@@ -2,16 +2,22 @@
 //! RTMP ingest: what the demo, the tests and QA talk to instead of the real backend.
 
 mod auth;
+mod client_clock;
 mod connection;
 mod db;
 mod error;
 mod faults;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod idempotency;
 mod routes;
 mod state;
 mod stats;
 mod supervisor;
+mod tls;
 mod validate;
+#[cfg(test)]
+mod validate_props;
 mod viewers;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -20,14 +26,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use axum::serve::Listener;
 use tokio::runtime::Handle;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 use self::connection::{AbortableListener, ConnectionAbort};
 use self::db::{Db, DbError};
+use self::faults::Faults;
 use self::state::{AppState, Shutdown};
 use self::supervisor::IngestSupervisor;
+use self::tls::{TlsError, TlsIdentity, TlsListener};
 use self::viewers::ViewerFeed;
 use crate::ingest::{IngestError, ViewerOutput};
 
@@ -47,6 +56,9 @@ pub struct SandboxOptions {
     pub read_only_tokens: Vec<String>,
     /// Whether to start and supervise the nginx-rtmp ingest live sessions publish to.
     pub ingest: bool,
+    /// Loopback port for the API over TLS as well, with a certificate from a private CA made at
+    /// start ([`Sandbox::tls_ca_pem`]); `Some(0)` picks a free one, `None` serves no TLS.
+    pub tls_port: Option<u16>,
 }
 
 impl Default for SandboxOptions {
@@ -57,6 +69,7 @@ impl Default for SandboxOptions {
             tokens: vec!["sandbox-token".to_owned()],
             read_only_tokens: vec!["sandbox-readonly".to_owned()],
             ingest: true,
+            tls_port: None,
         }
     }
 }
@@ -101,12 +114,17 @@ pub enum SandboxError {
     /// The server's runtime or thread could not be started.
     #[error("cannot start the sandbox server: {0}")]
     Runtime(std::io::Error),
+    /// The TLS port's certificates could not be made.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A running sandbox: the API on 127.0.0.1 and, optionally, the RTMP ingest.
 /// Stops gracefully on [`Sandbox::stop`] or drop.
 pub struct Sandbox {
     addr: SocketAddr,
+    /// The TLS port's address and its CA (PEM), when it has one.
+    tls: Option<(SocketAddr, String)>,
     token: String,
     data_dir: PathBuf,
     ingest: Option<Arc<IngestSupervisor>>,
@@ -150,13 +168,18 @@ impl Sandbox {
             source,
         })?;
         let uploads = routes::tus::Uploads::new(data_dir.join("uploads")).map_err(dir_error)?;
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, opts.port))
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .map_err(|source| SandboxError::Bind {
-                port: opts.port,
-                source,
-            })?;
+        let listener = bind(opts.port)?;
         let addr = listener.local_addr().map_err(SandboxError::Runtime)?;
+        let tls = match opts.tls_port {
+            Some(port) => {
+                let listener = bind(port)?;
+                let ca_path = data_dir.join(TLS_CA_FILE);
+                let identity = TlsIdentity::generate()?;
+                std::fs::write(&ca_path, identity.ca_pem()).map_err(dir_error)?;
+                Some((listener, identity))
+            }
+            None => None,
+        };
         let viewers = Arc::new(ViewerFeed::default());
         let ingest_hook: Arc<str> = format!("{:032x}", rand::random::<u128>()).into();
         let ingest = match opts.ingest {
@@ -181,10 +204,13 @@ impl Sandbox {
             .enable_all()
             .build()
             .map_err(SandboxError::Runtime)?;
-        let listener = {
-            let _context = runtime.enter();
-            tokio::net::TcpListener::from_std(listener).map_err(SandboxError::Runtime)?
-        };
+        let context = runtime.enter();
+        let listener =
+            tokio::net::TcpListener::from_std(listener).map_err(SandboxError::Runtime)?;
+        let faults = Arc::new(Faults::default());
+        if tls.is_some() {
+            faults.serve_tls();
+        }
         let (stop_tx, shutdown) = Shutdown::channel();
         let state = AppState {
             db,
@@ -192,7 +218,7 @@ impl Sandbox {
                 write: opts.tokens.clone(),
                 read_only: opts.read_only_tokens,
             }),
-            faults: Arc::default(),
+            faults,
             stats: Arc::default(),
             in_flight: idempotency::InFlight::default(),
             uploads: Arc::new(uploads),
@@ -201,10 +227,22 @@ impl Sandbox {
             ingest_hook,
             shutdown: shutdown.clone(),
         };
+        let (tls_listener, tls) = match tls {
+            Some((listener, identity)) => {
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).map_err(SandboxError::Runtime)?;
+                let listener = TlsListener::spawn(listener, &identity, state.clone())
+                    .map_err(SandboxError::Runtime)?;
+                let addr = listener.local_addr().map_err(SandboxError::Runtime)?;
+                (Some(listener), Some((addr, identity.ca_pem().to_owned())))
+            }
+            None => (None, None),
+        };
+        drop(context);
         let handle = runtime.handle().clone();
         let server = std::thread::Builder::new()
             .name("fieldcast-sandbox-server".into())
-            .spawn(move || serve(runtime, listener, state, shutdown))
+            .spawn(move || serve(runtime, listener, tls_listener, state, shutdown))
             .map_err(SandboxError::Runtime)?;
         log::info!(
             "sandbox: API on http://{addr}, data in {}",
@@ -212,6 +250,7 @@ impl Sandbox {
         );
         Ok(Sandbox {
             addr,
+            tls,
             token: opts.tokens[0].clone(),
             data_dir,
             ingest,
@@ -225,6 +264,17 @@ impl Sandbox {
     /// The API's base URL, `http://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The API's base URL over TLS, `https://127.0.0.1:PORT`, when it has a TLS port.
+    pub fn tls_base_url(&self) -> Option<String> {
+        self.tls.as_ref().map(|(addr, _)| format!("https://{addr}"))
+    }
+
+    /// The certificate (PEM) of the private CA that signed the TLS port's certificate, for
+    /// clients to trust; also in `tls-ca.pem` of the data directory.
+    pub fn tls_ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|(_, pem)| pem.as_str())
     }
 
     /// The first write token.
@@ -283,23 +333,47 @@ impl Drop for Sandbox {
     }
 }
 
-/// The server thread: serves until the stop signal, then drains connections for at most [`GRACE`].
+/// A non-blocking listener on the loopback `port`.
+fn bind(port: u16) -> Result<std::net::TcpListener, SandboxError> {
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|source| SandboxError::Bind { port, source })
+}
+
+/// The file of the data directory that holds the TLS port's CA certificate.
+const TLS_CA_FILE: &str = "tls-ca.pem";
+
+/// The server thread: serves the plain port (and the TLS port, if any) until the stop signal,
+/// then drains connections for at most [`GRACE`].
 fn serve(
     runtime: tokio::runtime::Runtime,
     listener: tokio::net::TcpListener,
+    tls: Option<TlsListener>,
     state: AppState,
     shutdown: Shutdown,
 ) {
     runtime.block_on(async move {
-        let listener = AbortableListener(listener);
         let app = routes::router(state).into_make_service_with_connect_info::<ConnectionAbort>();
         let stopping = shutdown.clone();
-        let server = axum::serve(listener, app)
+        let plain = axum::serve(AbortableListener(listener), app.clone())
             .with_graceful_shutdown(async move { stopping.signalled().await });
+        let stopping = shutdown.clone();
+        let secure = async move {
+            match tls {
+                Some(listener) => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move { stopping.signalled().await })
+                        .await
+                }
+                None => Ok(()),
+            }
+        };
         tokio::select! {
-            result = server => {
-                if let Err(e) = result {
-                    log::error!("sandbox: server failed: {e}");
+            (plain, secure) = futures_util::future::join(plain.into_future(), secure) => {
+                for result in [plain, secure] {
+                    if let Err(e) = result {
+                        log::error!("sandbox: server failed: {e}");
+                    }
                 }
             }
             _ = async { shutdown.signalled().await; tokio::time::sleep(GRACE).await } => {
@@ -330,6 +404,12 @@ pub fn run_until_signal(opts: SandboxOptions) -> Result<(), SandboxError> {
     }
     println!("FieldCast sandbox");
     println!("  API:         {}", sandbox.base_url());
+    if let Some(url) = sandbox.tls_base_url() {
+        println!(
+            "  API (TLS):   {url} (CA: {})",
+            sandbox.data_dir().join(TLS_CA_FILE).display()
+        );
+    }
     println!("  token:       {}", sandbox.token());
     if !read_only.is_empty() {
         println!("  read-only:   {}", read_only.join(", "));

@@ -1,4 +1,5 @@
--- The sandbox's platform data. Applied once to a new database (PRAGMA user_version 0 -> 1).
+-- The sandbox's platform data. Applied once to a new database (PRAGMA user_version 0 -> 2); an
+-- older database is brought up to date by db.rs's MIGRATIONS.
 
 CREATE TABLE products (
     id          TEXT PRIMARY KEY,
@@ -29,7 +30,9 @@ CREATE TABLE pin_events (
     product_id     TEXT NOT NULL,
     action         TEXT NOT NULL CHECK (action IN ('pin', 'unpin')),
     stream_time_ms INTEGER NOT NULL,
-    wall_time      TEXT NOT NULL
+    wall_time      TEXT NOT NULL,
+    -- The phone's clock minus the sandbox's when the event arrived (ms), from its Date header.
+    client_clock_skew_ms INTEGER
 );
 CREATE INDEX pin_events_by_session ON pin_events (session_id, stream_time_ms);
 
@@ -44,7 +47,9 @@ CREATE TABLE sales (
     taken_at         TEXT NOT NULL,
     allow_oversell   INTEGER NOT NULL,
     buyer            TEXT,
-    recorded_at      TEXT NOT NULL
+    recorded_at      TEXT NOT NULL,
+    -- The phone's clock minus the sandbox's when the sale arrived (ms), from its Date header.
+    client_clock_skew_ms INTEGER
 );
 CREATE INDEX sales_by_session ON sales (session_id);
 

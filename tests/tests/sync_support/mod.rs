@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fieldcast_core::{BackoffPolicy, Catalog, Product, Store, SyncConfig, SyncEvent};
+use std::collections::{HashMap, HashSet};
+
+use fieldcast_core::{BackoffPolicy, Catalog, Product, Sale, Sales, Store, SyncConfig, SyncEvent};
 use fieldcast_sandbox::{Sandbox, SandboxOptions};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
@@ -204,4 +206,63 @@ pub fn assert_platform_holds_exactly(platform: &Platform, ids: &[String]) {
         on_platform, local,
         "platform sales differ from the local ones"
     );
+}
+
+/// Checks a store reopened after its writer died (`when` names the moment, e.g. "cut 3"): every
+/// acknowledged sale is present, none is stored twice, the file is sound, every sale has one
+/// outbox record and none was dropped, and the stock of each of [`PRODUCTS`] is `stock` minus
+/// its sales, sale by sale. Returns the sales.
+pub fn check_reopened_store(
+    store: &Store,
+    acknowledged: &[String],
+    stock: i64,
+    when: &str,
+) -> Vec<Sale> {
+    let sales = Sales::new(store.clone())
+        .list()
+        .unwrap_or_else(|e| panic!("{when}: the sales cannot be read: {e}"));
+    let stored: HashSet<&str> = sales.iter().map(|s| s.id.as_str()).collect();
+    let lost: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(id.as_str()))
+        .collect();
+    if let Some(first) = lost.first() {
+        panic!(
+            "{when}: acknowledged sale {first} lost ({} of {} acknowledged sales lost)",
+            lost.len(),
+            acknowledged.len()
+        );
+    }
+    assert_eq!(stored.len(), sales.len(), "{when}: a sale is stored twice");
+    assert_eq!(store.integrity_check().unwrap(), "ok", "{when}");
+
+    let counts = store.outbox_counts().unwrap();
+    let queued = counts.pending + counts.in_flight + counts.synced + counts.conflicted;
+    assert_eq!(
+        (queued, counts.discarded),
+        (sales.len() as u64, 0),
+        "{when}: one outbox record per sale, none dropped"
+    );
+
+    // No sale is ever discarded here, so each product's stock is its start minus its sales.
+    let catalog = Catalog::new(store.clone());
+    let mut sold: HashMap<&str, i64> = HashMap::new();
+    for sale in &sales {
+        let total = sold.entry(sale.product_id.as_str()).or_default();
+        *total += sale.quantity;
+        assert_eq!(
+            sale.stock_after,
+            stock - *total,
+            "{when}: stock after sale {}",
+            sale.id
+        );
+    }
+    for (id, _) in PRODUCTS {
+        assert_eq!(
+            catalog.get(id).unwrap().stock,
+            stock - sold.get(id).copied().unwrap_or(0),
+            "{when}: stock of {id}"
+        );
+    }
+    sales
 }

@@ -1,5 +1,5 @@
-//! The HTTP surface: every route of `docs/api/openapi.yaml`, plus `/v1/_sandbox/...` for QA and
-//! the viewer's page under `/watch/...`.
+//! The HTTP surface: every route of `docs/api/openapi.yaml`, plus `/v1/_sandbox/...` for QA, the
+//! viewer's page under `/watch/...` and the captive portal's stand-in sign-in page.
 
 pub mod live_sessions;
 pub mod pin_events;
@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/_sandbox/stats", get(sandbox::stats))
         .route("/v1/_sandbox/reset", post(sandbox::reset))
+        .route(faults::LOGIN_PATH, get(faults::login_page))
         .merge(viewers::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

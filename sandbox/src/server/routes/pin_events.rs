@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::live_sessions::{self, LiveSession};
 use super::products::{self, Product};
+use crate::server::client_clock::ClockSkew;
 use crate::server::error::ApiError;
 use crate::server::faults::Slowdown;
 use crate::server::idempotency::{self, IdempotencyKey};
@@ -24,9 +25,12 @@ pub struct PinEvent {
     action: String,
     stream_time_ms: i64,
     wall_time: String,
+    /// The phone's clock minus the platform's when the event arrived (ms), from its `Date`.
+    client_clock_skew_ms: Option<i64>,
 }
 
-const COLUMNS: &str = "id, pin_id, session_id, product_id, action, stream_time_ms, wall_time";
+const COLUMNS: &str =
+    "id, pin_id, session_id, product_id, action, stream_time_ms, wall_time, client_clock_skew_ms";
 
 impl PinEvent {
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
@@ -38,6 +42,7 @@ impl PinEvent {
             action: r.get(4)?,
             stream_time_ms: r.get(5)?,
             wall_time: r.get(6)?,
+            client_clock_skew_ms: r.get(7)?,
         })
     }
 
@@ -50,7 +55,8 @@ impl PinEvent {
         rows.collect()
     }
 
-    fn from_json(fields: &Fields<'_>) -> Result<PinEvent, ApiError> {
+    /// The event of a request body; `wall_time` is the phone's, whatever its clock says.
+    fn from_json(fields: &Fields<'_>, skew: ClockSkew) -> Result<PinEvent, ApiError> {
         Ok(PinEvent {
             id: fields.string("id", 1, 255)?.to_owned(),
             pin_id: fields.string("pin_id", 1, 255)?.to_owned(),
@@ -61,6 +67,7 @@ impl PinEvent {
                 .to_owned(),
             stream_time_ms: fields.integer("stream_time_ms", 0)?,
             wall_time: fields.timestamp("wall_time")?.to_owned(),
+            client_clock_skew_ms: skew.0,
         })
     }
 }
@@ -69,10 +76,11 @@ impl PinEvent {
 pub async fn create(
     State(state): State<AppState>,
     Slowdown(slow): Slowdown,
+    skew: ClockSkew,
     key: IdempotencyKey,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let event = PinEvent::from_json(&Fields::of(&body)?)?;
+    let event = PinEvent::from_json(&Fields::of(&body)?, skew)?;
     let id = event.id.clone();
     let outcome = idempotency::process(&state, "pin-events", key, &body, &id, slow, move |conn| {
         if !LiveSession::exists(conn, &event.session_id)? {
@@ -82,7 +90,7 @@ pub async fn create(
             return Err(products::unknown(&event.product_id));
         }
         conn.execute(
-            &format!("INSERT INTO pin_events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            &format!("INSERT INTO pin_events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
             params![
                 event.id,
                 event.pin_id,
@@ -90,7 +98,8 @@ pub async fn create(
                 event.product_id,
                 event.action,
                 event.stream_time_ms,
-                event.wall_time
+                event.wall_time,
+                event.client_clock_skew_ms
             ],
         )?;
         let body = serde_json::to_value(&event)

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::live_sessions::{self, LiveSession};
 use super::products::{self, Product};
+use crate::server::client_clock::ClockSkew;
 use crate::server::db::now_rfc3339;
 use crate::server::error::ApiError;
 use crate::server::faults::Slowdown;
@@ -33,9 +34,11 @@ pub struct Sale {
     taken_at: String,
     allow_oversell: bool,
     buyer: Option<String>,
+    /// The phone's clock minus the platform's when the sale arrived (ms), from its `Date`.
+    client_clock_skew_ms: Option<i64>,
 }
 
-const COLUMNS: &str = "id, product_id, session_id, quantity, unit_price_minor, currency, taken_at, allow_oversell, buyer";
+const COLUMNS: &str = "id, product_id, session_id, quantity, unit_price_minor, currency, taken_at, allow_oversell, buyer, client_clock_skew_ms";
 
 impl Sale {
     fn from_row(r: &Row<'_>) -> rusqlite::Result<Self> {
@@ -49,6 +52,7 @@ impl Sale {
             taken_at: r.get(6)?,
             allow_oversell: r.get(7)?,
             buyer: r.get(8)?,
+            client_clock_skew_ms: r.get(9)?,
         })
     }
 
@@ -71,7 +75,8 @@ impl Sale {
         rows.collect()
     }
 
-    fn from_json(fields: &Fields<'_>) -> Result<Sale, ApiError> {
+    /// The sale of a request body; `taken_at` is the phone's, whatever its clock says.
+    fn from_json(fields: &Fields<'_>, skew: ClockSkew) -> Result<Sale, ApiError> {
         Ok(Sale {
             id: fields.string("id", 1, 255)?.to_owned(),
             product_id: fields.string("product_id", 1, 64)?.to_owned(),
@@ -84,6 +89,7 @@ impl Sale {
             taken_at: fields.timestamp("taken_at")?.to_owned(),
             allow_oversell: fields.flag("allow_oversell")?,
             buyer: fields.optional_string("buyer", 200)?.map(str::to_owned),
+            client_clock_skew_ms: skew.0,
         })
     }
 
@@ -137,7 +143,7 @@ impl Sale {
         })?;
         conn.execute(
             &format!(
-                "INSERT INTO sales ({COLUMNS}, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                "INSERT INTO sales ({COLUMNS}, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             ),
             params![
                 self.id,
@@ -149,6 +155,7 @@ impl Sale {
                 self.taken_at,
                 self.allow_oversell,
                 self.buyer,
+                self.client_clock_skew_ms,
                 now_rfc3339()
             ],
         )?;
@@ -165,10 +172,11 @@ impl Sale {
 pub async fn create(
     State(state): State<AppState>,
     Slowdown(slow): Slowdown,
+    skew: ClockSkew,
     key: IdempotencyKey,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let sale = Sale::from_json(&Fields::of(&body)?)?;
+    let sale = Sale::from_json(&Fields::of(&body)?, skew)?;
     let id = sale.id.clone();
     let recorded = FeedEvent::SaleRecorded {
         sale_id: sale.id.clone(),

@@ -16,7 +16,7 @@ pub async fn add_fault(
 ) -> Result<StatusCode, ApiError> {
     let rule = FaultRule::from_json(&body)?;
     log::info!("sandbox: fault rule added: {rule:?}");
-    state.faults.add(rule);
+    state.faults.add(rule)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
