@@ -14,4 +14,4 @@ pub use server::fuzzing;
 pub use ingest::{IngestError, LocalIngest};
 pub use netlab::{NetLab, NetLabError, Profile};
 pub use report::{MediaReport, StreamReport};
-pub use server::{Sandbox, SandboxError, SandboxOptions, run_until_signal};
+pub use server::{SEED_CATALOG, Sandbox, SandboxError, SandboxOptions, run_until_signal};

@@ -46,6 +46,25 @@ pub fn test_shop(dir: &Path, ids: &[&str]) -> (Store, Pins) {
     (store, pins)
 }
 
+/// Puts the sandbox's seed catalog ([`fieldcast_sandbox::SEED_CATALOG`]) into `store`'s catalog,
+/// with `stock` of each, so that sales of it sync at the platform's prices.
+pub fn seed_catalog(store: &Store, stock: i64) {
+    let catalog = Catalog::new(store.clone());
+    for (id, title, price_minor, unit, _) in fieldcast_sandbox::SEED_CATALOG {
+        catalog
+            .upsert(&Product {
+                id: id.into(),
+                title: title.into(),
+                price_minor,
+                currency: "CNY".into(),
+                unit: unit.into(),
+                stock,
+                image_path: None,
+            })
+            .expect("the product is stored");
+    }
+}
+
 /// Starts a local nginx-rtmp ingest, panicking with its log if it cannot.
 pub fn ingest() -> LocalIngest {
     LocalIngest::start().unwrap_or_else(|e| panic!("local ingest: {e}"))

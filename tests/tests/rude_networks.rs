@@ -9,8 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fieldcast_core::{
-    BackoffPolicy, Catalog, NewSale, PauseReason, Product, Sales, Store, SyncConfig, SyncEngine,
-    SyncError, SyncEvent,
+    BackoffPolicy, NewSale, PauseReason, Sales, Store, SyncConfig, SyncEngine, SyncError, SyncEvent,
 };
 use fieldcast_sandbox::{Sandbox, SandboxOptions};
 use reqwest::blocking::Client;
@@ -21,12 +20,6 @@ use tokio::sync::broadcast::error::TryRecvError;
 const SALES: &str = "/v1/sales";
 /// Enough faults that the portal stays until the test takes it away.
 const FOR_GOOD: u64 = 10_000;
-/// The sandbox's seed catalog: (id, price in minor units); all CNY.
-const SEED: [(&str, i64); 3] = [
-    ("orange-box", 2500),
-    ("honey-jar", 4800),
-    ("egg-tray", 3600),
-];
 
 /// A sandbox with its TLS port, and a client for its QA endpoints.
 struct Network {
@@ -128,29 +121,16 @@ impl Network {
 /// A phone's store at `dir` with the sandbox's seed catalog.
 fn shop(dir: &Path) -> Store {
     let store = Store::open(dir.join("fieldcast.db")).expect("store opens");
-    let catalog = Catalog::new(store.clone());
-    for (id, price) in SEED {
-        catalog
-            .upsert(&Product {
-                id: id.into(),
-                title: id.into(),
-                price_minor: price,
-                currency: "CNY".into(),
-                unit: "box".into(),
-                stock: 10,
-                image_path: None,
-            })
-            .unwrap();
-    }
+    fieldcast_tests::seed_catalog(&store, 10);
     store
 }
 
 /// One sale of each of the first `n` seed products; their ids.
 fn sell(store: &Store, n: usize) -> Vec<String> {
     let sales = Sales::new(store.clone());
-    SEED[..n]
+    fieldcast_sandbox::SEED_CATALOG[..n]
         .iter()
-        .map(|(product, _)| sales.record_sale(NewSale::new(*product, 1)).unwrap().id)
+        .map(|(product, ..)| sales.record_sale(NewSale::new(*product, 1)).unwrap().id)
         .collect()
 }
 

@@ -20,7 +20,7 @@ const MIGRATIONS: [(i64, &str); 1] = [(
 )];
 
 /// The catalog a new (or reset) sandbox starts with: id, title, price (minor units, CNY), unit, stock.
-const SEED_CATALOG: [(&str, &str, i64, &str, i64); 3] = [
+pub const SEED_CATALOG: [(&str, &str, i64, &str, i64); 3] = [
     ("orange-box", "Oranges, 5 kg box", 2500, "box", 40),
     ("honey-jar", "Wildflower honey, 500 g jar", 4800, "jar", 25),
     ("egg-tray", "Free-range eggs, tray of 30", 3600, "tray", 12),

@@ -9,6 +9,8 @@ mod error;
 mod faults;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+
+pub use self::db::SEED_CATALOG;
 mod idempotency;
 mod routes;
 mod state;

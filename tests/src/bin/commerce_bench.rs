@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use fieldcast_core::{Catalog, NewSale, Product, Sales, Store, SyncConfig, SyncEngine};
+use fieldcast_core::{NewSale, Sales, Store, SyncConfig, SyncEngine};
 use fieldcast_sandbox::{Sandbox, SandboxOptions};
 
 fn arg(name: &str, default: usize) -> usize {
@@ -16,27 +16,6 @@ fn arg(name: &str, default: usize) -> usize {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn catalog(store: &Store, stock: i64) {
-    let catalog = Catalog::new(store.clone());
-    for (id, price) in [
-        ("orange-box", 2500),
-        ("honey-jar", 4800),
-        ("egg-tray", 3600),
-    ] {
-        catalog
-            .upsert(&Product {
-                id: id.into(),
-                title: id.into(),
-                price_minor: price,
-                currency: "CNY".into(),
-                unit: "box".into(),
-                stock,
-                image_path: None,
-            })
-            .expect("catalog");
-    }
 }
 
 /// The peer: one bare INSERT per transaction, WAL + synchronous=FULL, no stock or outbox.
@@ -60,7 +39,7 @@ fn bare_sqlite_inserts(dir: &std::path::Path, n: usize) -> f64 {
 
 fn durable_sales(dir: &std::path::Path, n: usize) -> f64 {
     let store = Store::open(dir.join("durable.db")).expect("store");
-    catalog(&store, n as i64 * 2);
+    fieldcast_tests::seed_catalog(&store, n as i64 * 2);
     let sales = Sales::new(store);
     let products = ["orange-box", "honey-jar", "egg-tray"];
     let started = Instant::now();
