@@ -2,7 +2,7 @@
 CARGO ?= cargo
 FIELDCAST := target/release/fieldcast
 
-.PHONY: deps build bindings demo test check-phones test-kotlin test-swift bench bench-push bench-pixels bench-record bench-wakeups bench-network soak fuzz fmt lint clean
+.PHONY: deps build bindings demo test check-phones test-kotlin test-swift bench bench-push bench-pixels bench-record bench-wakeups bench-network soak qa fuzz fmt lint clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -98,6 +98,19 @@ soak: deps
 else
 soak:
 	@echo "soak skipped: power cuts (FUSE mounts) and the network lab need root; run: sudo make soak"
+endif
+
+# Root only. About 15 minutes: the field lab's four shipped scenarios (market-day, hilltop, tunnel,
+# power-cut) on their emulated phones and networks, then market-day on the desktop profile,
+# compared. Prints each scenario's summary line and where the reports are (QA_OUT=dir to choose).
+# Only some: make qa QA_SCENARIOS="tunnel power-cut"
+QA_SCENARIOS ?=
+ifeq ($(shell id -u),0)
+qa: build
+	bash scripts/qa.sh $(QA_SCENARIOS)
+else
+qa:
+	@echo "qa skipped: the field lab needs root (network namespaces, cgroups); run: sudo make qa"
 endif
 
 # Each cargo-fuzz target for FUZZ_SECONDS (default 600), one after the other; corpora in fuzz/corpus.

@@ -81,3 +81,4 @@ else
 fi
 echo "android: $passed passed, $fail failed"
 [ "$status" -eq 0 ] && [ "$fail" -eq 0 ]
+[ "$status" -eq 0 ] && [ "$fail" -eq 0 ] && bash scripts/android-scenario-check.sh "$sdk"

@@ -44,6 +44,9 @@ android {
         ndk {
             abiFilters += abis.keys
         }
+        // The scenario tests on a device (src/androidTest; android/README.md, "Scenario tests on a
+        // device"). Their arguments: -Pandroid.testInstrumentationRunnerArguments.fieldcastApi=...
+        testInstrumentationRunner = "androidx.test.runner.AndroidJUnitRunner"
     }
 
     compileOptions {
@@ -56,8 +59,18 @@ android {
         jniLibs.srcDir(jniLibsDir)
     }
 
+    // The scenario player and one test class per shipped scenario; the scenarios of the desktop
+    // field lab (qa/scenarios/*.json) are the test APK's assets, read by name (`smoke.json`).
+    // src/androidTest/jvm holds JVM-only tests that scripts/android-scenario-check.sh runs.
+    sourceSets["androidTest"].apply {
+        kotlin.srcDirs("src/androidTest/kotlin")
+        assets.srcDir(File(workspace, "qa/scenarios"))
+    }
+
     testOptions {
         unitTests.isIncludeAndroidResources = true
+        // The test APK's target SDK (a library's would default to minSdk).
+        targetSdk = 35
     }
 }
 
@@ -75,6 +88,12 @@ dependencies {
     testImplementation("net.java.dev.jna:jna:5.19.1")
     testImplementation("org.jetbrains.kotlinx:kotlinx-coroutines-test:1.10.2")
     testImplementation(kotlin("test-junit"))
+
+    // Scenario tests on a device (AndroidJUnitRunner, AndroidJUnit4); the rest of the test APK
+    // uses the framework, the SDK and the Android layer only.
+    androidTestImplementation("androidx.test:runner:1.7.0")
+    androidTestImplementation("androidx.test.ext:junit:1.3.0")
+    androidTestImplementation("junit:junit:4.13.2")
 }
 
 val ndkDirectory: Provider<String> = androidComponents.sdkComponents.ndkDirectory.map { it.asFile.absolutePath }

@@ -5,6 +5,7 @@ mod demo;
 mod event_json;
 mod live;
 mod platform;
+mod qa;
 mod signals;
 
 use std::process::ExitCode;
@@ -64,6 +65,11 @@ enum Command {
     Netlab {
         #[command(subcommand)]
         command: NetlabCommand,
+    },
+    /// The field lab (root): scenarios on emulated phones and networks, with reports.
+    Qa {
+        #[command(subcommand)]
+        command: qa::QaCommand,
     },
     /// The local product catalog.
     Products {
@@ -164,6 +170,12 @@ async fn main() -> ExitCode {
             Ok(Err(e)) => Err(e.to_string()),
             Err(e) => Err(e.to_string()),
         },
+        // On a thread of its own outside the async runtime, as an app runs the SDK.
+        Command::Qa { command } => {
+            return std::thread::spawn(move || qa::run(command))
+                .join()
+                .unwrap_or(ExitCode::FAILURE);
+        }
         Command::Products { store, command } => {
             blocking(move || commerce::products(&store, command)).await
         }

@@ -271,7 +271,8 @@ pub struct SessionConfig {
     /// Extra certificate authorities (PEM) trusted for an `rtmps://` ingest, besides the
     /// system's roots: for an ingest with a private CA, and for tests.
     pub ingest_ca_pem: Option<String>,
-    /// Paint every frame's capture time into it for the latency probe (test source only; QA).
+    /// Paint every frame's capture time into it for the latency probe (the test source, or
+    /// carried from the stamps an app painted; QA).
     #[cfg(feature = "qa")]
     pub latency_stamp: bool,
 }
@@ -361,7 +362,11 @@ impl SessionConfigBuilder {
         self.x264_preset = preset;
         self
     }
-    /// Records the encoded stream into MP4 segments in `dir` (created if missing).
+    /// Records the encoded stream into MP4 segments in `dir` (created if missing). Each segment's
+    /// index is rewritten every second into room reserved at its start, so a segment stays
+    /// readable up to its last second when the app is killed or the power fails; a session
+    /// recording into a directory that already holds segments continues their numbering instead
+    /// of writing over them.
     pub fn record_to(mut self, dir: impl Into<PathBuf>) -> Self {
         self.record = Some(RecordConfig {
             dir: dir.into(),
@@ -393,7 +398,9 @@ impl SessionConfigBuilder {
     }
 
     /// Stamps every frame of the test source with its capture time (wall clock), read back by
-    /// the probe's player ([`crate::receiver`]) to measure capture-to-player latency.
+    /// the probe's player ([`crate::receiver`]) to measure capture-to-player latency. With
+    /// app-pushed frames the app paints the stamp at capture ([`crate::probe::paint`]) and the
+    /// session carries it to the live stream's final size, so it stays readable on every rung.
     #[cfg(feature = "qa")]
     pub fn latency_stamp(mut self, on: bool) -> Self {
         self.latency_stamp = on;
@@ -482,9 +489,9 @@ impl SessionConfig {
             _ => {}
         }
         #[cfg(feature = "qa")]
-        if self.latency_stamp && self.source != Source::Test {
+        if self.latency_stamp && !matches!(self.source, Source::Test | Source::App { .. }) {
             return bad(format!(
-                "the latency stamp works with the test source only, not {}",
+                "the latency stamp works with the test source and app-pushed frames only, not {}",
                 self.source.label()
             ));
         }
@@ -564,9 +571,18 @@ mod tests {
 
     #[cfg(feature = "qa")]
     #[test]
-    fn the_latency_stamp_is_for_the_test_source() {
+    fn the_latency_stamp_is_for_the_test_source_and_app_frames() {
         let b = || SessionConfig::builder("rtmp://127.0.0.1/live/k").latency_stamp(true);
         assert!(b().build().unwrap().latency_stamp);
+        let app = Source::App {
+            video: AppVideoFormat {
+                format: crate::PixelFormat::I420,
+                width: 640,
+                height: 360,
+            },
+            audio: None,
+        };
+        assert!(b().source(app).build().unwrap().latency_stamp);
         let camera = Source::Camera { device: None };
         assert!(matches!(
             b().source(camera).build(),

@@ -287,6 +287,41 @@ pub fn packed_planes(
 /// A frame laid out tightly in its GStreamer format, ready to become a buffer.
 pub(crate) struct PackedFrame {
     pub bytes: Vec<u8>,
+    /// Each plane's row length in bytes and its rows, in order.
+    pub rows: Vec<(usize, usize)>,
+}
+
+/// Where a buffer of a video format keeps each plane: GStreamer's default layout for a format and
+/// size (`gst_video::VideoInfo`), whose rows may be longer than the pixels they hold.
+pub(crate) struct PlaneLayout {
+    /// Byte offset of each plane.
+    pub offsets: Vec<usize>,
+    /// Row stride of each plane, bytes.
+    pub strides: Vec<usize>,
+    /// The whole buffer, bytes.
+    pub size: usize,
+}
+
+impl PackedFrame {
+    /// The frame in `layout`: the bytes as they are when the layout is tight (a width whose rows
+    /// need no padding), else every row copied to its offset and stride. A buffer smaller than
+    /// its caps promise cannot be mapped by the elements downstream.
+    pub(crate) fn into_layout(self, layout: &PlaneLayout) -> Vec<u8> {
+        if layout.size == self.bytes.len() && self.rows.len() == layout.strides.len() {
+            return self.bytes;
+        }
+        let mut out = vec![0u8; layout.size];
+        let mut from = 0;
+        for (plane, &(row, rows)) in self.rows.iter().enumerate() {
+            let (offset, stride) = (layout.offsets[plane], layout.strides[plane]);
+            for r in 0..rows {
+                let to = offset + r * stride;
+                out[to..to + row].copy_from_slice(&self.bytes[from..from + row]);
+                from += row;
+            }
+        }
+        out
+    }
 }
 
 impl VideoFrame<'_> {
@@ -298,7 +333,11 @@ impl VideoFrame<'_> {
         for (shape, plane) in shapes.iter().zip(self.planes) {
             pack_plane(shape, plane, &mut bytes);
         }
-        Ok(PackedFrame { bytes })
+        let rows = shapes
+            .iter()
+            .map(|s| ((s.cols * s.sample) as usize, s.rows as usize))
+            .collect();
+        Ok(PackedFrame { bytes, rows })
     }
 
     /// Checks the frame against itself: size, plane count, strides and every plane's length.
@@ -417,6 +456,46 @@ pub(crate) fn check_audio(data: &[u8], channels: u32) -> Result<(), FrameError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_are_padded_to_the_layout_the_caps_promise() {
+        // I420 6x2: rows of 6, 3 and 3 bytes; GStreamer pads them to 8, 4 and 4.
+        let data: Vec<u8> = (0..12).collect();
+        let planes = [
+            Plane::new(&data[..6 * 2], 6, 1),
+            Plane::new(&data[..3], 3, 1),
+            Plane::new(&data[3..6], 3, 1),
+        ];
+        let frame = VideoFrame {
+            format: PixelFormat::I420,
+            width: 6,
+            height: 2,
+            planes: &planes,
+            timestamp_us: None,
+        };
+        let padded = PlaneLayout {
+            offsets: vec![0, 16, 20],
+            strides: vec![8, 4, 4],
+            size: 24,
+        };
+        let out = frame.validate_and_pack().unwrap().into_layout(&padded);
+        assert_eq!(
+            out,
+            [
+                0, 1, 2, 3, 4, 5, 0, 0, 6, 7, 8, 9, 10, 11, 0, 0, // Y
+                0, 1, 2, 0, // U
+                3, 4, 5, 0, // V
+            ]
+        );
+        let tight = PlaneLayout {
+            offsets: vec![0, 12, 15],
+            strides: vec![6, 3, 3],
+            size: 18,
+        };
+        let packed = frame.validate_and_pack().unwrap();
+        let bytes = packed.bytes.clone();
+        assert_eq!(packed.into_layout(&tight), bytes);
+    }
 
     fn frame<'a>(format: PixelFormat, w: u32, h: u32, planes: &'a [Plane<'a>]) -> VideoFrame<'a> {
         VideoFrame {

@@ -1,6 +1,8 @@
 //! The latency probe: a machine-readable capture-time stamp painted into frames, and a receiver
 //! that reads it back after the ingest to measure glass-to-player latency. QA only (feature `qa`).
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gstreamer as gst;
@@ -81,6 +83,84 @@ pub(crate) fn stamp_capture_time(element: &gst::Element, size: (u32, u32)) -> Re
                 let stride = frame.plane_stride()[0] as usize;
                 if let Ok(luma) = frame.plane_data_mut(0) {
                     paint(luma, stride, now_ms());
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
+}
+
+/// Stamps read from an app's frames, by presentation time (ns), oldest first.
+type CarriedStamps = Arc<Mutex<VecDeque<(u64, u64)>>>;
+
+/// Frames whose stamp is kept until a later frame reaches the final size.
+const CARRIED_MAX: usize = 64;
+
+/// Carries the stamps an app painted into its pushed frames (with [`paint`], at capture) to the
+/// live stream's final size: read where the frames enter the pipeline (`source`, their full
+/// size), painted again after the scaler (`element`), so the stamp stays readable on every rung
+/// and keeps the app's capture time. A frame without a readable stamp is left as it is.
+pub(crate) fn carry_app_stamps(
+    source: &gst::Element,
+    element: &gst::Element,
+    size: (u32, u32),
+) -> Result<()> {
+    if !fits(size.0 as usize, size.1 as usize) {
+        return Err(Error::InvalidConfig(
+            "the latency stamp needs at least 256x64 pixels".into(),
+        ));
+    }
+    let carried: CarriedStamps = Arc::default();
+    let read_side = carried.clone();
+    let pad = source.static_pad("src").expect("appsrc has a src pad");
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info_probe| {
+        let caps = pad.current_caps();
+        let info = caps.and_then(|caps| gst_video::VideoInfo::from_caps(&caps).ok());
+        if let (Some(gst::PadProbeData::Buffer(buffer)), Some(info)) = (&info_probe.data, info)
+            && let Some(pts) = buffer.pts()
+            && fits(info.width() as usize, info.height() as usize)
+            && let Ok(frame) = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+            && let Ok(luma) = frame.plane_data(0)
+            && let Some(ms) = read(luma, frame.plane_stride()[0] as usize)
+        {
+            let mut stamps = read_side.lock().unwrap_or_else(|p| p.into_inner());
+            if stamps.len() == CARRIED_MAX {
+                stamps.pop_front();
+            }
+            stamps.push_back((pts.nseconds(), ms));
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let pad = element.static_pad("src").expect("capsfilter has a src pad");
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info_probe| {
+        let info = pad
+            .current_caps()
+            .and_then(|caps| gst_video::VideoInfo::from_caps(&caps).ok());
+        if let (Some(gst::PadProbeData::Buffer(buffer)), Some(info)) = (&mut info_probe.data, info)
+            && let Some(pts) = buffer.pts()
+        {
+            // The frame's own stamp, or the latest before it (a frame the rate converter
+            // repeated carries the time of the picture it repeats).
+            let ms = {
+                let mut stamps = carried.lock().unwrap_or_else(|p| p.into_inner());
+                while stamps.len() > 1 && stamps[1].0 <= pts.nseconds() {
+                    stamps.pop_front();
+                }
+                stamps
+                    .front()
+                    .filter(|(at, _)| *at <= pts.nseconds())
+                    .map(|(_, ms)| *ms)
+            };
+            let buffer = buffer.make_mut();
+            if let Some(ms) = ms
+                && let Ok(mut frame) =
+                    gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info)
+                && fits(info.width() as usize, info.height() as usize)
+            {
+                let stride = frame.plane_stride()[0] as usize;
+                if let Ok(luma) = frame.plane_data_mut(0) {
+                    paint(luma, stride, ms);
                 }
             }
         }

@@ -1,9 +1,8 @@
 //! Helpers shared by the end-to-end tests: the local ingest, running a session, reading media back,
 //! a headless browser, a relay that can cut a publisher off, a filesystem that can cut the power,
-//! PNG plots of time series, and the pieces of the long soak run.
+//! and the pieces of the long soak run.
 
 pub mod browser;
-pub mod plot;
 pub mod powerfs;
 pub mod relay;
 pub mod soak;

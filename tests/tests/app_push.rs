@@ -106,14 +106,38 @@ fn push_solid_frames(
     with_audio: bool,
     key: &str,
 ) {
-    let (w, h) = (320, 180);
+    let input = Input {
+        size: (320, 180),
+        profile: StreamProfile::P360,
+        encoder: EncoderPreference::Auto,
+    };
+    push_solid_frames_as(&input, format, frames, rgb, with_audio, key);
+}
+
+/// The pushed frames' size, the live profile and the encoder.
+struct Input {
+    size: (u32, u32),
+    profile: StreamProfile,
+    encoder: EncoderPreference,
+}
+
+fn push_solid_frames_as(
+    input: &Input,
+    format: PixelFormat,
+    frames: u64,
+    rgb: (u8, u8, u8),
+    with_audio: bool,
+    key: &str,
+) {
+    let (w, h) = input.size;
     let ingest = ingest();
     let audio = with_audio.then_some(AppAudioFormat {
         rate: 48_000,
         channels: 2,
     });
     let config = SessionConfig::builder(ingest.url(key))
-        .profile(StreamProfile::P360)
+        .profile(input.profile)
+        .encoder(input.encoder)
         .source(Source::App {
             video: AppVideoFormat {
                 format,
@@ -167,7 +191,7 @@ fn push_solid_frames(
     let path = ingest.recording(key);
     let r = report(&path);
     let video = r.stream("video").unwrap();
-    assert_eq!(video.size, Some((640, 360)));
+    assert_eq!(video.size, Some(input.profile.size()));
     assert!(r.stream("audio").is_some());
     assert!(
         video.frames.abs_diff(frames) <= 1,
@@ -184,6 +208,34 @@ fn push_solid_frames(
 #[test]
 fn i420_frames_with_padded_strides_arrive_whole() {
     push_solid_frames(PixelFormat::I420, 90, (200, 30, 40), true, "i420");
+}
+
+/// 854x480 (the 480p profile's own size): rows of 854 and 427 bytes, which GStreamer pads to
+/// 856 and 428. Handed to the encoder as they are (no scaling), a buffer without that padding
+/// could not be mapped: openh264enc crashed the process on the first frame.
+#[test]
+fn frames_whose_rows_gstreamer_pads_reach_the_encoder_whole() {
+    let input = Input {
+        size: (854, 480),
+        profile: StreamProfile::P480,
+        encoder: EncoderPreference::OpenH264,
+    };
+    push_solid_frames_as(
+        &input,
+        PixelFormat::I420,
+        60,
+        (60, 160, 200),
+        true,
+        "i420-854",
+    );
+    push_solid_frames_as(
+        &input,
+        PixelFormat::Nv12,
+        60,
+        (200, 160, 60),
+        false,
+        "nv12-854",
+    );
 }
 
 #[test]
@@ -258,4 +310,64 @@ fn a_session_stopped_before_its_media_started_ends_at_once() {
         "stop took {:?} (the drain timeout is 8 s)",
         stopped.elapsed()
     );
+}
+
+/// An app's frames stamped at capture (854x480) and scaled to the live size (640x360): the
+/// session carries each stamp to the final size, so the player reads the app's capture times.
+#[test]
+fn app_stamps_survive_scaling_to_the_live_size() {
+    let (w, h) = (854u32, 480u32);
+    let ingest = ingest();
+    let config = SessionConfig::builder(ingest.url("stamped"))
+        .profile(StreamProfile::P360)
+        .source(Source::App {
+            video: AppVideoFormat {
+                format: PixelFormat::I420,
+                width: w,
+                height: h,
+            },
+            audio: None,
+        })
+        .latency_stamp(true)
+        .build()
+        .unwrap();
+    let session = std::sync::Arc::new(LiveSession::new(config).unwrap());
+    session.start().unwrap();
+    let pusher = {
+        let session = session.clone();
+        std::thread::spawn(move || {
+            let luma = (w * h) as usize;
+            let mut picture = vec![128u8; luma * 3 / 2];
+            let start = Instant::now();
+            for i in 0..(8 * FPS) {
+                for (n, px) in picture[..luma].iter_mut().enumerate() {
+                    *px = 60 + ((n % w as usize + i as usize * 4) % 120) as u8;
+                }
+                probe::paint(&mut picture[..luma], w as usize, probe::now_ms());
+                let planes = [
+                    Plane::new(&picture[..luma], w, 1),
+                    Plane::new(&picture[luma..luma + luma / 4], w / 2, 1),
+                    Plane::new(&picture[luma + luma / 4..], w / 2, 1),
+                ];
+                let frame = VideoFrame {
+                    format: PixelFormat::I420,
+                    width: w,
+                    height: h,
+                    planes: &planes,
+                    timestamp_us: None,
+                };
+                session.push_video_frame(&frame).unwrap();
+                let next = Duration::from_micros((i + 1) * 1_000_000 / FPS);
+                std::thread::sleep(next.saturating_sub(start.elapsed()));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let report = receiver::measure_latency(&ingest.url("stamped"), Duration::from_secs(5)).unwrap();
+    pusher.join().unwrap();
+    session.stop();
+    session.wait(Some(Duration::from_secs(10))).unwrap();
+    assert!(report.samples >= 90, "{report:?}");
+    assert!(report.unreadable <= report.samples / 10, "{report:?}");
+    assert!(report.p50_ms < 2000, "{report:?}");
 }

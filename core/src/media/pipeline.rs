@@ -183,8 +183,15 @@ pub(crate) fn build(
     let tagger = StreamTagger::install(&tagged.iter().collect::<Vec<_>>(), config.fps);
     #[cfg(feature = "qa")]
     if config.latency_stamp {
-        // Painted where the live stream has its final size, so the receiver can read it.
-        crate::probe::stamp_capture_time(live_caps.as_ref().unwrap_or(&raw_caps), size)?;
+        // Painted where the live stream has its final size, so the receiver can read it: the
+        // test source's frames with the time they pass, an app's with the time it stamped.
+        let final_size = live_caps.as_ref().unwrap_or(&raw_caps);
+        match &config.source {
+            crate::config::Source::App { .. } => {
+                crate::probe::carry_app_stamps(&source.video, final_size, size)?
+            }
+            _ => crate::probe::stamp_capture_time(final_size, size)?,
+        }
     }
 
     Ok(MediaPipeline {
@@ -259,6 +266,12 @@ fn encode_chain(prefix: &str, encoder: gst::Element) -> Result<EncodeChain> {
     })
 }
 
+/// How often the recording's index is rewritten, ns: at most this much is lost when the app is
+/// killed.
+const RECORD_INDEX_EVERY_NS: u64 = 1_000_000_000;
+/// Index room reserved beyond a segment's length, seconds.
+const RECORD_RESERVE_EXTRA_S: u64 = 60;
+
 /// Records the encoded streams into MP4 segments, independent of the live output.
 fn add_record_branch(
     pipeline: &gst::Pipeline,
@@ -277,6 +290,21 @@ fn add_record_branch(
             .to_string_lossy()
             .as_ref(),
     );
+    // Robust muxing: the index has room reserved at the start of each segment and is rewritten
+    // every second, so a segment stays readable up to its last second when the app is killed
+    // or the power fails (a plain MP4 has no index until it is finished: the whole segment would
+    // be lost). The reserve covers a whole segment (about 0.7 MB of header for 10 minutes).
+    let muxer = make("mp4mux", "rec-mux")?;
+    muxer.set_property(
+        "reserved-max-duration",
+        (u64::from(record.segment_secs) + RECORD_RESERVE_EXTRA_S) * 1_000_000_000,
+    );
+    muxer.set_property("reserved-moov-update-period", RECORD_INDEX_EVERY_NS);
+    mux.set_property("muxer", &muxer);
+    mux.set_property("use-robust-muxing", true);
+    // A session recording into a directory that already holds segments (the app was killed
+    // and started again) continues their numbering instead of writing over them.
+    mux.set_property("start-index", next_segment_index(&record.dir) as i32);
     mux.set_property("max-size-time", record.segment_secs as u64 * 1_000_000_000);
     let vq = make("queue", "rec-video-queue")?;
     let aq = make("queue", "rec-audio-queue")?;
@@ -290,6 +318,23 @@ fn add_record_branch(
     Ok(())
 }
 
+/// The index after the highest `fieldcast-NNNNN.mp4` in `dir`; 0 when there is none.
+fn next_segment_index(dir: &std::path::Path) -> u32 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            let digits = name
+                .to_str()?
+                .strip_prefix("fieldcast-")?
+                .strip_suffix(".mp4")?;
+            (digits.len() == 5).then(|| digits.parse::<u32>().ok())?
+        })
+        .max()
+        .map_or(0, |n| n + 1)
+}
+
 /// Adds a buffer probe on `element`'s src pad calling `f(counters, buffer size)`.
 fn count_buffers(element: &gst::Element, counters: &Arc<Counters>, f: fn(&Counters, u64)) {
     let counters = counters.clone();
@@ -300,5 +345,26 @@ fn count_buffers(element: &gst::Element, counters: &Arc<Counters>, f: fn(&Counte
             }
             gst::PadProbeReturn::Ok
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_segment_index;
+
+    #[test]
+    fn recording_continues_after_the_segments_already_in_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(next_segment_index(dir.path()), 0);
+        assert_eq!(next_segment_index(&dir.path().join("absent")), 0);
+        for name in [
+            "fieldcast-00000.mp4",
+            "fieldcast-00003.mp4",
+            "fieldcast-7.mp4",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        assert_eq!(next_segment_index(dir.path()), 4);
     }
 }

@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
 
 use super::elements::make;
 use crate::config::{AppAudioFormat, AppVideoFormat, Source};
 use crate::error::{Error, Result};
-use crate::frame::{FrameError, VideoFrame, check_audio};
+use crate::frame::{FrameError, PlaneLayout, VideoFrame, check_audio};
 
 /// Frames the app may have queued before new ones are dropped (about 170 ms at 30 fps).
 pub const APP_VIDEO_QUEUE_FRAMES: u64 = 5;
@@ -361,6 +362,7 @@ fn add_app_source(
         app: Some(AppInput {
             video: vsrc,
             video_format: video,
+            layout: Arc::new(plane_layout(video)?),
             silence: asrc.is_none().then_some(audio_out_for_eos),
             audio: asrc,
             audio_format,
@@ -395,11 +397,31 @@ pub enum PushOutcome {
     Dropped,
 }
 
+/// GStreamer's layout of a buffer of `format`: the strides and offsets its caps promise.
+fn plane_layout(format: AppVideoFormat) -> Result<PlaneLayout> {
+    let gst_format = gst_video::VideoFormat::from_string(format.format.gst_name());
+    let info = gst_video::VideoInfo::builder(gst_format, format.width, format.height)
+        .build()
+        .map_err(|e| {
+            Error::InvalidConfig(format!(
+                "{} {}x{} has no GStreamer layout: {e}",
+                format.format, format.width, format.height
+            ))
+        })?;
+    Ok(PlaneLayout {
+        offsets: info.offset().to_vec(),
+        strides: info.stride().iter().map(|&s| s as usize).collect(),
+        size: info.size(),
+    })
+}
+
 /// The appsrc handles through which an app pushes media.
 #[derive(Clone)]
 pub(crate) struct AppInput {
     video: gst_app::AppSrc,
     video_format: AppVideoFormat,
+    /// Where GStreamer expects the planes of `video_format` in a buffer.
+    layout: Arc<PlaneLayout>,
     audio: Option<gst_app::AppSrc>,
     audio_format: Option<AppAudioFormat>,
     /// The generated silence when the app pushes no audio.
@@ -427,7 +449,7 @@ impl AppInput {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return Ok(PushOutcome::Dropped);
         }
-        let mut buffer = gst::Buffer::from_mut_slice(packed.bytes);
+        let mut buffer = gst::Buffer::from_mut_slice(packed.into_layout(&self.layout));
         buffer
             .get_mut()
             .expect("new buffer is writable")

@@ -18,24 +18,24 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use fieldcast_core::probe::now_ms;
 use fieldcast_core::receiver::FrameArrival;
+use fieldcast_qa::child::Child;
+use fieldcast_qa::events::AppLog;
+use fieldcast_qa::platform::PlatformClient;
+use fieldcast_qa::process::ProcessFigures;
+use fieldcast_qa::stop::{catch_stop_signals, interrupted, sleep_until};
 use fieldcast_sandbox::netlab::{NetLab, cleanup_stale};
 use fieldcast_sandbox::{Sandbox, SandboxOptions};
-use fieldcast_tests::soak::child::Child;
-use fieldcast_tests::soak::events::AppLog;
 use fieldcast_tests::soak::figure::figure;
 use fieldcast_tests::soak::outages;
-use fieldcast_tests::soak::platform::PlatformClient;
-use fieldcast_tests::soak::process::ProcessFigures;
 use fieldcast_tests::soak::samples::{CSV_HEADER, SAMPLE_EVERY_S, Sample, window};
 use fieldcast_tests::soak::targets::{
-    self, FDS_TOLERANCE, Ledger, THREADS_TOLERANCE, Verdict, recoveries,
+    self, FDS_TOLERANCE, Ledger, LedgerVerdict, THREADS_TOLERANCE, Verdict, recoveries,
 };
 
 /// The shortest run, minutes: setting up takes a few seconds of it.
@@ -49,9 +49,6 @@ const LIVE_TIMEOUT: Duration = Duration::from_secs(60);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(180);
 /// The viewer plays this much longer than the day, so that it never stops first.
 const VIEWER_EXTRA_S: f64 = 240.0;
-
-/// Set by SIGINT or SIGTERM: the run stops sampling, cleans up and reports what it has.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// The command line.
 #[derive(Parser)]
@@ -102,18 +99,6 @@ fn main() -> ExitCode {
             eprintln!("soak: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-extern "C" fn on_stop_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-/// SIGINT and SIGTERM end the run early but cleanly (children stopped, lab removed).
-fn catch_stop_signals() {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe { libc::signal(signal, on_stop_signal as *const () as libc::sighandler_t) };
     }
 }
 
@@ -173,21 +158,6 @@ fn create(path: &Path) -> Result<File, String> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Sleeps until `deadline` in short steps; false when interrupted first.
-fn sleep_until(deadline: Instant) -> bool {
-    while Instant::now() < deadline {
-        if INTERRUPTED.load(Ordering::SeqCst) {
-            return false;
-        }
-        std::thread::sleep(
-            deadline
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(200)),
-        );
-    }
-    !INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// The whole run; true when every target is met.
@@ -306,7 +276,7 @@ fn run(args: &Args) -> Result<bool, String> {
     };
 
     let samples = sample_the_day(&mut app, app_pid, &app_log, &frames, t0_ms, &out)?;
-    let status = match INTERRUPTED.load(Ordering::SeqCst) {
+    let status = match interrupted() {
         true => None,
         false => app.wait_exit(EXIT_TIMEOUT),
     };
@@ -379,7 +349,7 @@ fn run(args: &Args) -> Result<bool, String> {
     let plotted = figure(title, &samples, &outage_spans).write_png(&plot);
 
     let mut summary = String::new();
-    if INTERRUPTED.load(Ordering::SeqCst) {
+    if interrupted() {
         summary.push_str("FAIL run: interrupted before the end of the day\n");
     }
     for verdict in &verdicts {
@@ -393,7 +363,7 @@ fn run(args: &Args) -> Result<bool, String> {
     }
     println!("soak: samples {}", out.join("samples.csv").display());
     println!("soak: everything in {}", out.display());
-    Ok(!INTERRUPTED.load(Ordering::SeqCst) && verdicts.iter().all(|v| v.pass))
+    Ok(!interrupted() && verdicts.iter().all(|v| v.pass))
 }
 
 /// Waits for the app's `live` line; the platform's live-session id.

@@ -7,7 +7,7 @@
 //! session, ends the live session on the platform, waits up to 2 minutes for the outbox to
 //! drain, and exits: 0 when the session ended cleanly, the outbox drained and nothing failed.
 //!
-//! Prints one JSON line per event on stdout (see `fieldcast_tests::soak::events`).
+//! Prints one JSON line per event on stdout (see `fieldcast_qa::events`).
 //!
 //! Usage: `soak_app --api URL --token T --rtmp HOST:PORT --dir DIR --secs N [--seed S]`
 
@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use fieldcast_core::probe::now_ms;
 use fieldcast_core::{
-    LiveSession, NewSale, Pin, Pins, Sales, SessionConfig, SessionEvent, SessionState, Source,
-    Store, StreamProfile, SyncConfig, SyncEngine,
+    LiveSession, Pins, SessionConfig, SessionState, Source, Store, StreamProfile, SyncConfig,
+    SyncEngine,
 };
-use fieldcast_tests::soak::events::AppEvent;
-use fieldcast_tests::soak::platform::{LiveSessionInfo, PlatformClient};
+use fieldcast_qa::app::{OutboxReports, Seller, report_error, report_session_events};
+use fieldcast_qa::events::AppEvent;
+use fieldcast_qa::platform::{LiveSessionInfo, PlatformClient};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::sync::broadcast::error::RecvError;
 
 /// What is sold, in turn.
 const PRODUCTS: [&str; 3] = ["orange-box", "honey-jar", "egg-tray"];
@@ -37,8 +37,6 @@ const SALE_EVERY_S: (f64, f64) = (2.0, 4.0);
 const PIN_EVERY: Duration = Duration::from_secs(60);
 /// The first pin, after going live.
 const FIRST_PIN_AFTER: Duration = Duration::from_secs(5);
-/// Time between outbox reports.
-const OUTBOX_EVERY: Duration = Duration::from_secs(1);
 /// How long the session may take to end.
 const END_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the outbox may take to drain at the end.
@@ -83,15 +81,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn report_error(action: &str, message: &str) {
-    AppEvent::Error {
-        wall_ms: now_ms(),
-        action: action.into(),
-        message: message.into(),
-    }
-    .print();
-}
-
 /// The whole day; true when it ended cleanly with the outbox drained and nothing failed.
 fn run(args: &Args) -> Result<bool, String> {
     let store = Store::open(args.dir.join("fieldcast.db")).map_err(|e| e.to_string())?;
@@ -102,6 +91,7 @@ fn run(args: &Args) -> Result<bool, String> {
         .map_err(|e| format!("catalog: {e}"))?;
     let platform = PlatformClient::new(&args.api, &args.token)?;
     let live = platform.create_live_session("Market day")?;
+    let _outbox = OutboxReports::start(store.clone())?;
     let session = go_live(args, &store, &live)?;
     AppEvent::Live {
         wall_ms: now_ms(),
@@ -109,20 +99,18 @@ fn run(args: &Args) -> Result<bool, String> {
     }
     .print();
 
+    let mut seller = Seller::new(store.clone());
+    seller.set_session(&live.id);
     let mut day = MarketDay {
-        sales: Sales::new(store.clone()),
+        seller,
         session,
-        session_id: live.id.clone(),
         rng: StdRng::seed_from_u64(args.seed),
-        open_pin: None,
-        failures: 0,
     };
-    day.run(&store, Duration::from_secs_f64(args.secs));
+    day.run(Duration::from_secs_f64(args.secs));
     AppEvent::Stopping { wall_ms: now_ms() }.print();
     let ended = day.close();
     if let Err(e) = platform.end_live_session(&live.id) {
-        report_error("end the live session", &e);
-        day.failures += 1;
+        day.seller.fail("end the live session", &e);
     }
 
     engine.sync_now();
@@ -138,7 +126,7 @@ fn run(args: &Args) -> Result<bool, String> {
     }
     .print();
     engine.stop();
-    Ok(ended && drained && day.failures == 0)
+    Ok(ended && drained && day.seller.failures == 0)
 }
 
 /// Builds the session for the platform's live session, links it to the store's pins, reports
@@ -154,65 +142,35 @@ fn go_live(args: &Args, store: &Store, live: &LiveSessionInfo) -> Result<LiveSes
         .map_err(|e| e.to_string())?;
     let session = LiveSession::new(config).map_err(|e| e.to_string())?;
     session.link_commerce(Pins::new(store.clone()), &live.id);
-    let mut events = session.subscribe();
-    // Ends when the session is dropped (the channel closes) or the process exits.
-    std::thread::Builder::new()
-        .name("session-events".into())
-        .spawn(move || {
-            loop {
-                match events.blocking_recv() {
-                    Ok(SessionEvent::StateChanged { to, .. }) => AppEvent::State {
-                        wall_ms: now_ms(),
-                        to: format!("{to:?}").to_lowercase(),
-                    }
-                    .print(),
-                    Ok(SessionEvent::Error(e)) => AppEvent::SessionError {
-                        wall_ms: now_ms(),
-                        message: e.to_string(),
-                    }
-                    .print(),
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => break,
-                }
-            }
-        })
-        .map_err(|e| format!("event thread: {e}"))?;
+    report_session_events(&session)?;
     session.start().map_err(|e| e.to_string())?;
     Ok(session)
 }
 
-/// The seller at work: sales, pins and outbox reports on their own clocks.
+/// The seller at work: sales and pins on their own clocks.
 struct MarketDay {
-    sales: Sales,
+    seller: Seller,
     session: LiveSession,
-    session_id: String,
     rng: StdRng,
-    open_pin: Option<Pin>,
-    failures: usize,
 }
 
 impl MarketDay {
-    /// Sells, pins and reports the outbox until `length` has passed.
-    fn run(&mut self, store: &Store, length: Duration) {
+    /// Sells and pins until `length` has passed.
+    fn run(&mut self, length: Duration) {
         let start = Instant::now();
         let end = start + length;
-        let (mut next_sale, mut next_pin, mut next_outbox) =
-            (start + self.sale_interval(), start + FIRST_PIN_AFTER, start);
+        let (mut next_sale, mut next_pin) = (start + self.sale_interval(), start + FIRST_PIN_AFTER);
         let (mut sold, mut pinned) = (0_usize, 0_usize);
         loop {
-            let next = next_sale.min(next_pin).min(next_outbox);
+            let next = next_sale.min(next_pin);
             if next >= end {
                 std::thread::sleep(end.saturating_duration_since(Instant::now()));
                 return;
             }
             std::thread::sleep(next.saturating_duration_since(Instant::now()));
             let now = Instant::now();
-            if now >= next_outbox {
-                report_outbox(store);
-                next_outbox += OUTBOX_EVERY;
-            }
             if now >= next_sale {
-                self.sell(PRODUCTS[sold % PRODUCTS.len()], sold);
+                self.sell(PRODUCTS[sold % PRODUCTS.len()]);
                 sold += 1;
                 next_sale += self.sale_interval();
             }
@@ -229,90 +187,31 @@ impl MarketDay {
     }
 
     /// Takes one sale of 1-3 units of `product`.
-    fn sell(&mut self, product: &str, n: usize) {
+    fn sell(&mut self, product: &str) {
         let quantity = self.rng.random_range(1..=3);
-        let taken = self.sales.record_sale(NewSale {
-            session_id: Some(self.session_id.clone()),
-            buyer: Some(format!("buyer {n}")),
-            ..NewSale::new(product, quantity)
-        });
-        match taken {
-            Ok(sale) => AppEvent::Sale {
-                wall_ms: now_ms(),
-                sale_id: sale.id,
-                product_id: sale.product_id,
-                quantity: sale.quantity,
-            }
-            .print(),
-            Err(e) => self.fail("sell", &e.to_string()),
-        }
+        self.seller.sell(product, quantity);
     }
 
     /// Ends the open pin, if any, and pins `product`.
     fn change_pin(&mut self, product: &str) {
-        self.unpin();
-        match self.session.pin_product(product) {
-            Ok(pin) => {
-                AppEvent::Pin {
-                    wall_ms: now_ms(),
-                    pin_id: pin.id.clone(),
-                    product_id: pin.product_id.clone(),
-                }
-                .print();
-                self.open_pin = Some(pin);
-            }
-            Err(e) => self.fail("pin", &e.to_string()),
-        }
-    }
-
-    fn unpin(&mut self) {
-        let Some(pin) = self.open_pin.take() else {
-            return;
-        };
-        match self.session.unpin_product(&pin.id) {
-            Ok(pin) => AppEvent::Unpin {
-                wall_ms: now_ms(),
-                pin_id: pin.id,
-                product_id: pin.product_id,
-            }
-            .print(),
-            Err(e) => self.fail("unpin", &e.to_string()),
-        }
-    }
-
-    fn fail(&mut self, action: &str, message: &str) {
-        self.failures += 1;
-        report_error(action, message);
+        self.seller.pin(&self.session, product);
     }
 
     /// Ends the open pin and stops the session; true when it ended cleanly.
     fn close(&mut self) -> bool {
-        self.unpin();
+        self.seller.unpin(&self.session);
         self.session.stop();
         match self.session.wait(Some(END_TIMEOUT)) {
             Ok(SessionState::Ended) => true,
             Ok(state) => {
-                self.fail("stop", &format!("the session stopped as {state:?}"));
+                self.seller
+                    .fail("stop", &format!("the session stopped as {state:?}"));
                 false
             }
             Err(e) => {
-                self.fail("stop", &e.to_string());
+                self.seller.fail("stop", &e.to_string());
                 false
             }
         }
-    }
-}
-
-fn report_outbox(store: &Store) {
-    match store.outbox_counts() {
-        Ok(counts) => AppEvent::Outbox {
-            wall_ms: now_ms(),
-            pending: counts.pending,
-            in_flight: counts.in_flight,
-            synced: counts.synced,
-            conflicted: counts.conflicted,
-        }
-        .print(),
-        Err(e) => report_error("read the outbox", &e.to_string()),
     }
 }

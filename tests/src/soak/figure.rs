@@ -1,7 +1,7 @@
 //! The soak's figure: the app's memory, threads, descriptors and outbox and the viewer's
 //! latency against minutes, with the outages shaded.
 
-use crate::plot::{Figure, PALETTE, Panel, Series};
+use fieldcast_qa::plot::{Figure, PALETTE, Panel, Series};
 
 use super::samples::Sample;
 

@@ -4,11 +4,7 @@
 //! the lab with its outages, runs the sandbox and a viewer in the ingest namespace, samples the
 //! app every 10 s, checks the targets and draws the figure. See docs/QA.md, "Soak".
 
-pub mod child;
-pub mod events;
 pub mod figure;
 pub mod outages;
-pub mod platform;
-pub mod process;
 pub mod samples;
 pub mod targets;

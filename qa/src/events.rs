@@ -1,14 +1,44 @@
-//! What `soak_app` prints: one JSON object per line on stdout, each stamped with `wall_ms`
-//! (ms since the Unix epoch), which the orchestrator reads as they come.
+//! What the seller's app of a QA run (`soak_app`, `fieldcast qa app`) prints: one JSON object
+//! per line on stdout, each stamped with `wall_ms` (ms since the Unix epoch), which the
+//! orchestrator reads as they come.
 
 use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-/// One line of `soak_app`'s stdout.
+/// One line of the seller's app's stdout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AppEvent {
+    /// The app has opened its store and fetched the catalog: it takes commands now.
+    Ready {
+        /// When.
+        wall_ms: u64,
+    },
+    /// The live session's statistics of the last second.
+    Stats {
+        /// When.
+        wall_ms: u64,
+        /// Encoded video, kbit/s.
+        video_kbps: f64,
+        /// The bitrate the adaptive bitrate asks the encoder for, kbit/s.
+        target_kbps: u32,
+        /// The uplink's capacity as the adaptive bitrate estimates it, kbit/s (0: unknown).
+        link_kbps: u32,
+        /// Frames per second leaving the encoder.
+        output_fps: f64,
+        /// Frames per second the app pushed into the session.
+        input_fps: f64,
+    },
+    /// The recorded replay is on the platform.
+    Replay {
+        /// When.
+        wall_ms: u64,
+        /// Segment files uploaded.
+        files: usize,
+        /// Bytes uploaded in all.
+        bytes: u64,
+    },
     /// The live session exists on the platform and the session was started.
     Live {
         /// When.
@@ -113,7 +143,7 @@ impl AppEvent {
     }
 }
 
-/// Everything `soak_app` printed so far, read line by line.
+/// Everything the seller's app printed so far, read line by line.
 #[derive(Debug, Default)]
 pub struct AppLog {
     /// The events in the order they were printed.

@@ -1,4 +1,4 @@
-//! The few platform calls the soak makes outside the SDK: live sessions, the stock, and reading
+//! The few platform calls a QA run makes outside the SDK: live sessions, the stock, and reading
 //! back what the platform holds. Blocking; the client's sockets live in the network namespace
 //! of the thread that built it.
 

@@ -1,11 +1,12 @@
-//! A child process of the soak whose stdout lines go to a callback as they come and whose
+//! A child process of a QA run (the seller's app, the viewer) whose stdout lines go to a callback as they come and whose
 //! stderr goes to a file. It dies with the thread that spawned it (`PR_SET_PDEATHSIG`), and is
 //! stopped by its PID (SIGTERM, then SIGKILL) when dropped, so nothing outlives the run.
 
+use std::io::Write;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 pub struct Child {
     name: &'static str,
     child: Option<std::process::Child>,
+    stdin: Option<ChildStdin>,
     status: Option<ExitStatus>,
     reader: Option<JoinHandle<()>>,
 }
@@ -24,6 +26,27 @@ impl Child {
     /// Spawns `cmd` with its stdout read line by line into `on_line` on a thread of its own and
     /// its stderr written to `stderr_log`.
     pub fn spawn(
+        name: &'static str,
+        cmd: &mut Command,
+        stderr_log: &Path,
+        on_line: impl FnMut(&str) + Send + 'static,
+    ) -> std::io::Result<Child> {
+        cmd.stdin(Stdio::null());
+        Child::start(name, cmd, stderr_log, on_line)
+    }
+
+    /// Like [`Child::spawn`], with the child's stdin kept open for [`Child::send`].
+    pub fn spawn_commanded(
+        name: &'static str,
+        cmd: &mut Command,
+        stderr_log: &Path,
+        on_line: impl FnMut(&str) + Send + 'static,
+    ) -> std::io::Result<Child> {
+        cmd.stdin(Stdio::piped());
+        Child::start(name, cmd, stderr_log, on_line)
+    }
+
+    fn start(
         name: &'static str,
         cmd: &mut Command,
         stderr_log: &Path,
@@ -41,7 +64,6 @@ impl Child {
             })
         };
         let mut child = cmd
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -57,6 +79,7 @@ impl Child {
             })?;
         Ok(Child {
             name,
+            stdin: child.stdin.take(),
             child: Some(child),
             status: None,
             reader: Some(reader),
@@ -95,9 +118,41 @@ impl Child {
         }
     }
 
+    /// Writes `line` to the child's stdin (see [`Child::spawn_commanded`]).
+    pub fn send(&mut self, line: &str) -> std::io::Result<()> {
+        let stdin = self.stdin.as_mut().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                format!("{} takes no input", self.name),
+            )
+        })?;
+        stdin
+            .write_all(line.as_bytes())
+            .and_then(|()| stdin.flush())
+    }
+
+    /// Closes the child's stdin: it reads the end of its input.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Kills the child at once with SIGKILL by its PID (as the system or a power cut would),
+    /// reaps it and waits until its stdout has been read to the end.
+    pub fn kill(&mut self) {
+        self.stdin = None;
+        if let Some(mut child) = self.child.take() {
+            log::info!("killing {} (pid {})", self.name, child.id());
+            // std's kill sends SIGKILL to the child's PID.
+            let _ = child.kill();
+            self.status = child.wait().ok();
+        }
+        self.join_reader();
+    }
+
     /// Stops the child if it still runs (SIGTERM by its PID, SIGKILL after 3 s), reaps it and
     /// waits until its stdout has been read to the end.
     pub fn stop(&mut self) {
+        self.stdin = None;
         if let Some(mut child) = self.child.take() {
             log::info!("stopping {} (pid {})", self.name, child.id());
             fieldcast_sandbox::ingest::terminate(&mut child, STOP_GRACE);
