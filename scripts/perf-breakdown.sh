@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where the CPU goes: samples `fieldcast live` and ffmpeg with perf while each pushes the same
 # noisy clip (made by bench/pixels_bench.py) to a local ingest with the same x264 settings, and
-# prints the CPU seconds per shared object and per thread, and the top symbols of each.
+# prints the CPU seconds per shared object and per thread, and the top symbols of each, also by
+# thread.
 #
 #   scripts/perf-breakdown.sh [480p|720p] [veryfast|ultrafast]
 #
@@ -64,6 +65,8 @@ sample() { # name, command...
     | awk '{printf "  %7.3f s  %6s  %s\n", $2 / 499, $1, $3}' | head -14
   echo "-- top symbols (% of its samples)"
   perf report -i "$OUT/$name.data" --stdio --sort dso,sym -q 2>/dev/null | head -25
+  echo "-- top symbols by thread (% of its samples)"
+  perf report -i "$OUT/$name.data" --stdio --sort comm,dso,sym -q 2>/dev/null | head -20
   set -o pipefail
 }
 

@@ -129,3 +129,52 @@ fn a_file_source_plays_in_real_time_and_ends_by_itself() {
     );
     assert!((r.duration_secs - 3.0).abs() < 0.5, "{r}");
 }
+
+#[test]
+fn a_raw_y4m_file_goes_out_whole_with_silence_as_long_as_its_pictures() {
+    // 854 pixels wide: rows GStreamer pads (to 856), and pictures of 615 KB that often span two of
+    // the file source's reads; 90 pictures at 30 fps.
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.y4m");
+    // ffmpeg writes rows of the picture's width, as YUV4MPEG2 says (GStreamer 1.22's y4menc writes
+    // its own padded rows, which no reader takes at this width).
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=854x480:rate=30",
+        ])
+        .args(["-frames:v", "90", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let ingest = ingest();
+    let config = SessionConfig::builder(ingest.url("y4m"))
+        .profile(StreamProfile::P480)
+        .source(Source::File(clip))
+        .build()
+        .unwrap();
+    let session = LiveSession::new(config).unwrap();
+    session.start().unwrap();
+    assert_eq!(
+        session.wait(Some(Duration::from_secs(20))).unwrap(),
+        SessionState::Ended
+    );
+    let stats = session.stats();
+    assert_eq!(stats.dropped_frames, 0, "{stats:?}");
+    let r = report(&ingest.recording("y4m"));
+    let video = r.stream("video").expect("video stream");
+    assert_eq!(video.size, Some((854, 480)));
+    assert_eq!(video.frames, 90, "every picture of the file is sent: {r}");
+    let audio = r.stream("audio").expect("silence is added for a raw file");
+    // 3 s of AAC at 44.1 kHz is 129 frames of 1024 samples; the silence ends with the pictures.
+    assert!(
+        (125..=135).contains(&audio.frames),
+        "{} AAC frames for 3 s of pictures: {r}",
+        audio.frames
+    );
+}
