@@ -193,9 +193,9 @@ fn camera_index(device: &Path) -> Result<u32> {
 const Y4M_MAGIC: &[u8; 10] = b"YUV4MPEG2 ";
 /// How much a raw (y4m) file is read at a time. decodebin's typefind reads 4 KiB at a time,
 /// which costs little for compressed media but thousands of buffers a second for raw pictures
-/// (a 480p30 y4m file is 18 MB a second). y4mdec hands on a picture without copying it only when
-/// the picture lies within one read: with 4 MiB reads about one 480p picture in seven spans two
-/// reads and is copied, with 1 MiB reads about three in five.
+/// (a 480p30 y4m file is 18 MB a second). A picture that spans two reads is joined by a copy:
+/// with 4 MiB reads about one 480p picture in seven spans two, with 1 MiB reads three in five.
+/// 4 MiB cost less CPU than 1 MiB at 480p (`scripts/cpu-ab.sh`).
 const RAW_FILE_BLOCK: u32 = 1 << 22;
 
 /// True when the file at `path` is a YUV4MPEG2 stream.
