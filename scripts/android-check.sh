@@ -67,18 +67,5 @@ java -Xmx1g \
 status=${PIPESTATUS[0]}
 set -e
 
-# JUnitCore ends with "OK (N tests)" or "Tests run: N,  Failures: M".
-if ok="$(grep -oE '^OK \([0-9]+ tests?\)' "$log")"; then
-  passed="$(grep -oE '[0-9]+' <<<"$ok")"
-  fail=0
-elif run="$(grep -oE '^Tests run: [0-9]+,  Failures: [0-9]+' "$log")"; then
-  read -r total fail < <(grep -oE '[0-9]+' <<<"$run" | paste -sd' ')
-  passed=$((total - fail))
-else
-  echo "android: JUnit printed no summary (exit $status); see $log" >&2
-  echo "android: 0 passed, 0 failed (not run)"
-  exit 1
-fi
-echo "android: $passed passed, $fail failed"
-[ "$status" -eq 0 ] && [ "$fail" -eq 0 ]
-[ "$status" -eq 0 ] && [ "$fail" -eq 0 ] && bash scripts/android-scenario-check.sh "$sdk"
+junit_summary android "$log" "$status"
+bash scripts/android-scenario-check.sh "$sdk"

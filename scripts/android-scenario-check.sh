@@ -145,17 +145,4 @@ echo "not run here (a device or an emulator runs them, android/README.md): the f
   "(SmokeScenarioTest, MarketDayScenarioTest, HilltopScenarioTest, TunnelScenarioTest, PowerCutScenarioTest)" \
   "with SellerService/SellerRun, ScenarioConductor, NetworkSwitch and RecordingGaps$([ "$androidx_compiled" = 1 ] && echo ", compiled above")"
 
-# JUnitCore ends with "OK (N tests)" or "Tests run: N,  Failures: M".
-if ok="$(grep -oE '^OK \([0-9]+ tests?\)' "$log")"; then
-  passed="$(grep -oE '[0-9]+' <<<"$ok")"
-  fail=0
-elif run="$(grep -oE '^Tests run: [0-9]+,  Failures: [0-9]+' "$log")"; then
-  read -r total fail < <(grep -oE '[0-9]+' <<<"$run" | paste -sd' ')
-  passed=$((total - fail))
-else
-  echo "android-scenarios: JUnit printed no summary (exit $status); see $log" >&2
-  echo "android-scenarios: 0 passed, 0 failed (not run)"
-  exit 1
-fi
-echo "android-scenarios: $passed passed, $fail failed"
-[ "$status" -eq 0 ] && [ "$fail" -eq 0 ]
+junit_summary android-scenarios "$log" "$status"

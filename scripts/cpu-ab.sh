@@ -12,29 +12,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n '2,10p' "$0" >&2; exit 2; }
 A=$1 B=$2 ROUNDS=${3:-5} PROFILE=${4:-480p} PRESET=${5:-ultrafast}
-case "$PROFILE" in
-  480p) SIZE=854x480; KBPS=1000 ;;
-  720p) SIZE=1280x720; KBPS=2500 ;;
-  *) echo "cpu-ab: the profile must be 480p or 720p" >&2; exit 2 ;;
-esac
+NAME=cpu-ab
+. scripts/clip-ingest.sh
+clip_profile "$PROFILE"
 CLIP=target/bench/clips/noise-$SIZE-12s.y4m
 [ -s "$CLIP" ] || { echo "cpu-ab: $CLIP is missing: run make bench-pixels once" >&2; exit 2; }
 for bin in "$A" "$B"; do [ -x "$bin" ] || { echo "cpu-ab: $bin is not executable" >&2; exit 2; }; done
 work=$(mktemp -d)
-"$A" ingest --key ab >"$work/ingest.log" 2>&1 &
-ingest=$!
-trap 'kill -INT $ingest 2>/dev/null; wait $ingest 2>/dev/null || true; rm -rf "$work"' EXIT
-url=""
-for _ in $(seq 100); do
-  url=$(grep -o 'rtmp://[^ ]*' "$work/ingest.log" | head -1 || true)
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || { cat "$work/ingest.log" >&2; echo "cpu-ab: the ingest printed no URL" >&2; exit 1; }
+ingest_start "$A" ab "$work/ingest.log"
+trap 'ingest_stop; rm -rf "$work"' EXIT
 for round in $(seq "$ROUNDS"); do
   for side in A B; do
     bin=$A; [ "$side" = B ] && bin=$B
-    /usr/bin/time -f "%U %S" -o "$work/time" "$bin" live --ingest "${url%/*}/ab-$side-$round" \
+    /usr/bin/time -f "%U %S" -o "$work/time" "$bin" live --ingest "$BASE/ab-$side-$round" \
       --source "file:$CLIP" --profile "$PROFILE" --video-kbps "$KBPS" --encoder x264 \
       --x264-preset "$PRESET" --no-abr --quiet >/dev/null 2>"$work/live.log" \
       || { cat "$work/live.log" >&2; echo "cpu-ab: $bin failed" >&2; exit 1; }

@@ -12,42 +12,19 @@ cd "$(dirname "$0")/.."
 PROFILE=${1:-480p}
 PRESET=${2:-veryfast}
 SECS=12
-case "$PROFILE" in
-  480p) SIZE=854x480; KBPS=1000 ;;
-  720p) SIZE=1280x720; KBPS=2500 ;;
-  *) echo "profile must be 480p or 720p" >&2; exit 2 ;;
-esac
+NAME=perf-breakdown
+. scripts/clip-ingest.sh
+clip_profile "$PROFILE"
 for need in perf:linux-perf ffmpeg:ffmpeg; do
   command -v "${need%%:*}" >/dev/null ||
     { echo "perf-breakdown: ${need%%:*} is missing: apt-get install ${need#*:}" >&2; exit 2; }
 done
 FIELDCAST=target/release/fieldcast
 [ -x "$FIELDCAST" ] || { echo "perf-breakdown: build $FIELDCAST first (make build)" >&2; exit 2; }
-CLIP=target/bench/clips/noise-$SIZE-${SECS}s.y4m
-if [ ! -s "$CLIP" ]; then
-  python3 - "$PROFILE" "$SECS" <<'EOF'
-import sys
-from pathlib import Path
-sys.path.insert(0, "bench")
-import pixels_bench as p
-clip = next(c for c in p.CLIPS if c.profile == sys.argv[1])
-p.make_clip(clip, clip.path(Path("target/bench/clips"), float(sys.argv[2])), float(sys.argv[2]))
-EOF
-fi
+clip_file "$PROFILE" "$SECS"
 OUT=target/bench/perf
 mkdir -p "$OUT"
-INGEST_LOG=$OUT/ingest.log
-"$FIELDCAST" ingest --key perf >"$INGEST_LOG" 2>&1 &
-INGEST=$!
-trap 'kill -INT $INGEST 2>/dev/null; wait $INGEST 2>/dev/null || true' EXIT
-URL=""
-for _ in $(seq 100); do
-  URL=$(grep -o 'rtmp://[^ ]*' "$INGEST_LOG" | head -1 || true)
-  [ -n "$URL" ] && break
-  sleep 0.1
-done
-[ -n "$URL" ] || { echo "perf-breakdown: the ingest printed no URL" >&2; cat "$INGEST_LOG" >&2; exit 1; }
-BASE=${URL%/*}
+ingest_start "$FIELDCAST" perf "$OUT/ingest.log"
 
 sample() { # name, command...
   local name=$1; shift

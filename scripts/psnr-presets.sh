@@ -17,11 +17,9 @@ PRESETS=("$@")
 [ ${#PRESETS[@]} -gt 0 ] || PRESETS=(veryfast superfast ultrafast)
 SECS=12
 FPS=30
-case "$PROFILE" in
-  480p) SIZE=854x480; KBPS=1000 ;;
-  720p) SIZE=1280x720; KBPS=2500 ;;
-  *) echo "profile must be 480p or 720p" >&2; exit 2 ;;
-esac
+NAME=psnr-presets
+. scripts/clip-ingest.sh
+clip_profile "$PROFILE"
 for preset in "${PRESETS[@]}"; do
   case "$preset" in
     ultrafast | superfast | veryfast | faster | fast | medium | slow | slower | veryslow) ;;
@@ -35,17 +33,7 @@ done
 [ -x /usr/bin/time ] || { echo "psnr-presets: /usr/bin/time is missing: apt-get install time" >&2; exit 2; }
 FIELDCAST=target/release/fieldcast
 [ -x "$FIELDCAST" ] || { echo "psnr-presets: build $FIELDCAST first (make build)" >&2; exit 2; }
-CLIP=target/bench/clips/noise-$SIZE-${SECS}s.y4m
-if [ ! -s "$CLIP" ]; then
-  python3 - "$PROFILE" "$SECS" <<'EOF'
-import sys
-from pathlib import Path
-sys.path.insert(0, "bench")
-import pixels_bench as p
-clip = next(c for c in p.CLIPS if c.profile == sys.argv[1])
-p.make_clip(clip, clip.path(Path("target/bench/clips"), float(sys.argv[2])), float(sys.argv[2]))
-EOF
-fi
+clip_file "$PROFILE" "$SECS"
 
 frames() { # file: the decoded frames of its first video stream
   ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames \
@@ -57,42 +45,8 @@ OUT=target/bench/psnr
 mkdir -p "$OUT"
 for preset in "${PRESETS[@]}"; do rm -rf "${OUT:?}/$preset"; done
 
-# The ingest runs nginx as its child. On SIGINT it stops nginx, waits for it and removes its
-# directory (recordings included). SIGTERM stops the ingest alone and leaves nginx running, so
-# if the ingest is still there a few seconds after SIGINT, nginx (by the PID read from its
-# parent once the URL is out) and then the ingest are stopped by PID, and its directory removed.
-INGEST_LOG=$OUT/ingest.log
-"$FIELDCAST" ingest --key psnr >"$INGEST_LOG" 2>&1 &
-INGEST=$!
-NGINX=()
-stop_ingest() {
-  kill -INT "$INGEST" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$INGEST" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$INGEST" 2>/dev/null; then
-    echo "psnr-presets: the ingest ignored SIGINT; stopping nginx ${NGINX[*]:-} and it" >&2
-    [ ${#NGINX[@]} -eq 0 ] || kill "${NGINX[@]}" 2>/dev/null || true
-    kill "$INGEST" 2>/dev/null || true
-    wait "$INGEST" 2>/dev/null || true
-    local dir
-    dir=$(sed -n 's|^recordings: \(/.*/fieldcast-ingest-[^/]*\)/recordings$|\1|p' "$INGEST_LOG" | head -1)
-    [ -z "$dir" ] || rm -rf "$dir"
-  fi
-  wait "$INGEST" 2>/dev/null || true
-}
-trap stop_ingest EXIT
-URL=""
-for _ in $(seq 100); do
-  URL=$(grep -o 'rtmp://[^ ]*' "$INGEST_LOG" | head -1 || true)
-  [ -n "$URL" ] && break
-  sleep 0.1
-done
-[ -n "$URL" ] || { echo "psnr-presets: the ingest printed no URL" >&2; cat "$INGEST_LOG" >&2; exit 1; }
-mapfile -t NGINX < <(pgrep -P "$INGEST" || true)
+ingest_start "$FIELDCAST" psnr "$OUT/ingest.log"
 echo "-- ingest: pid $INGEST, nginx pid ${NGINX[*]:-none}" >&2
-BASE=${URL%/*}
 
 echo "clip: $CLIP ($CLIP_FRAMES frames, ${SECS} s at $FPS fps); $PROFILE $SIZE at $KBPS kbit/s, x264, no ABR"
 declare -A ROW_FRAMES ROW_BYTES ROW_KBPS ROW_PSNR ROW_CPU
