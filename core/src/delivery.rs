@@ -4,16 +4,18 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::ThreadId;
 
 use tokio::sync::{broadcast, oneshot};
+
+use crate::worker::Worker;
 
 /// A running delivery. [`Delivery::cancel`] (or dropping it) stops it; once `cancel` returns, the
 /// callback is not running and never runs again.
 pub struct Delivery {
     cancelled: Arc<AtomicBool>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: Worker,
     thread_id: ThreadId,
 }
 
@@ -62,7 +64,7 @@ impl Delivery {
             cancelled,
             stop: Mutex::new(Some(stop_tx)),
             thread_id: thread.thread().id(),
-            thread: Mutex::new(Some(thread)),
+            thread: Worker::new(thread),
         })
     }
 
@@ -82,16 +84,7 @@ impl Delivery {
         if std::thread::current().id() == self.thread_id {
             return;
         }
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread
-            && thread.join().is_err()
-        {
-            log::error!("an event listener panicked");
-        }
+        self.thread.join("event listener");
     }
 
     /// True once [`Delivery::cancel`] was called.

@@ -39,6 +39,7 @@ pub mod state;
 pub mod store;
 pub mod sync;
 pub mod uplink;
+pub mod worker;
 
 pub use commerce::{
     Catalog, CommerceError, NewSale, Pin, Pins, Product, RemoteProduct, Sale, Sales,

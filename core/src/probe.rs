@@ -61,33 +61,65 @@ pub fn paint(luma: &mut [u8], stride: usize, ms: u64) {
     }
 }
 
-/// Paints the capture wall-clock time into every frame leaving `element` (the latency probe), at
-/// whatever size the frames have there (the live stream's size changes with its rung).
-pub(crate) fn stamp_capture_time(element: &gst::Element, size: (u32, u32)) -> Result<()> {
-    if !fits(size.0 as usize, size.1 as usize) {
-        return Err(Error::InvalidConfig(
+/// The stamp's size check, for a live stream of `size`.
+fn check_fits(size: (u32, u32)) -> Result<()> {
+    if fits(size.0 as usize, size.1 as usize) {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig(
             "the latency stamp needs at least 256x64 pixels".into(),
-        ));
+        ))
     }
-    let pad = element.static_pad("src").expect("capsfilter has a src pad");
+}
+
+/// Calls `on_frame` with every buffer leaving `pad` that is large enough for a stamp, and the
+/// layout of the pad's caps, parsed once per caps (the size changes with the rung), not per frame.
+fn probe_frames<F>(pad: &gst::Pad, on_frame: F)
+where
+    F: Fn(&mut gst::Buffer, &gst_video::VideoInfo) + Send + Sync + 'static,
+{
+    let layout: Mutex<Option<(gst::Caps, gst_video::VideoInfo)>> = Mutex::new(None);
     pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info_probe| {
-        let info = pad
-            .current_caps()
-            .and_then(|caps| gst_video::VideoInfo::from_caps(&caps).ok());
-        if let (Some(gst::PadProbeData::Buffer(buffer)), Some(info)) = (&mut info_probe.data, info)
+        if let Some(gst::PadProbeData::Buffer(buffer)) = &mut info_probe.data
+            && let Some(caps) = pad.current_caps()
         {
-            let buffer = buffer.make_mut();
-            if let Ok(mut frame) = gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info)
+            let mut layout = layout.lock().unwrap_or_else(|p| p.into_inner());
+            if layout
+                .as_ref()
+                .is_none_or(|(known, _)| known.as_ptr() != caps.as_ptr())
+            {
+                *layout = gst_video::VideoInfo::from_caps(&caps)
+                    .ok()
+                    .map(|info| (caps, info));
+            }
+            if let Some((_, info)) = layout.as_ref()
                 && fits(info.width() as usize, info.height() as usize)
             {
-                let stride = frame.plane_stride()[0] as usize;
-                if let Ok(luma) = frame.plane_data_mut(0) {
-                    paint(luma, stride, now_ms());
-                }
+                on_frame(buffer, info);
             }
         }
         gst::PadProbeReturn::Ok
     });
+}
+
+/// Paints `ms` into the luma plane of `buffer`, laid out as `info`.
+fn paint_buffer(buffer: &mut gst::Buffer, info: &gst_video::VideoInfo, ms: u64) {
+    if let Ok(mut frame) =
+        gst_video::VideoFrameRef::from_buffer_ref_writable(buffer.make_mut(), info)
+    {
+        let stride = frame.plane_stride()[0] as usize;
+        if let Ok(luma) = frame.plane_data_mut(0) {
+            paint(luma, stride, ms);
+        }
+    }
+}
+
+/// Paints the capture wall-clock time into every frame leaving `element` (the latency probe), at
+/// whatever size the frames have there (the live stream's size changes with its rung).
+pub(crate) fn stamp_capture_time(element: &gst::Element, size: (u32, u32)) -> Result<()> {
+    check_fits(size)?;
+    let pad = element.static_pad("src").expect("capsfilter has a src pad");
+    probe_frames(&pad, |buffer, info| paint_buffer(buffer, info, now_ms()));
     Ok(())
 }
 
@@ -106,21 +138,13 @@ pub(crate) fn carry_app_stamps(
     element: &gst::Element,
     size: (u32, u32),
 ) -> Result<()> {
-    if !fits(size.0 as usize, size.1 as usize) {
-        return Err(Error::InvalidConfig(
-            "the latency stamp needs at least 256x64 pixels".into(),
-        ));
-    }
+    check_fits(size)?;
     let carried: CarriedStamps = Arc::default();
     let read_side = carried.clone();
     let pad = source.static_pad("src").expect("appsrc has a src pad");
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info_probe| {
-        let caps = pad.current_caps();
-        let info = caps.and_then(|caps| gst_video::VideoInfo::from_caps(&caps).ok());
-        if let (Some(gst::PadProbeData::Buffer(buffer)), Some(info)) = (&info_probe.data, info)
-            && let Some(pts) = buffer.pts()
-            && fits(info.width() as usize, info.height() as usize)
-            && let Ok(frame) = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+    probe_frames(&pad, move |buffer, info| {
+        if let Some(pts) = buffer.pts()
+            && let Ok(frame) = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
             && let Ok(luma) = frame.plane_data(0)
             && let Some(ms) = read(luma, frame.plane_stride()[0] as usize)
         {
@@ -130,41 +154,25 @@ pub(crate) fn carry_app_stamps(
             }
             stamps.push_back((pts.nseconds(), ms));
         }
-        gst::PadProbeReturn::Ok
     });
     let pad = element.static_pad("src").expect("capsfilter has a src pad");
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info_probe| {
-        let info = pad
-            .current_caps()
-            .and_then(|caps| gst_video::VideoInfo::from_caps(&caps).ok());
-        if let (Some(gst::PadProbeData::Buffer(buffer)), Some(info)) = (&mut info_probe.data, info)
-            && let Some(pts) = buffer.pts()
-        {
-            // The frame's own stamp, or the latest before it (a frame the rate converter
-            // repeated carries the time of the picture it repeats).
-            let ms = {
-                let mut stamps = carried.lock().unwrap_or_else(|p| p.into_inner());
-                while stamps.len() > 1 && stamps[1].0 <= pts.nseconds() {
-                    stamps.pop_front();
-                }
-                stamps
-                    .front()
-                    .filter(|(at, _)| *at <= pts.nseconds())
-                    .map(|(_, ms)| *ms)
-            };
-            let buffer = buffer.make_mut();
-            if let Some(ms) = ms
-                && let Ok(mut frame) =
-                    gst_video::VideoFrameRef::from_buffer_ref_writable(buffer, &info)
-                && fits(info.width() as usize, info.height() as usize)
-            {
-                let stride = frame.plane_stride()[0] as usize;
-                if let Ok(luma) = frame.plane_data_mut(0) {
-                    paint(luma, stride, ms);
-                }
+    probe_frames(&pad, move |buffer, info| {
+        let Some(pts) = buffer.pts() else { return };
+        // The frame's own stamp, or the latest before it (a frame the rate converter repeated
+        // carries the time of the picture it repeats).
+        let ms = {
+            let mut stamps = carried.lock().unwrap_or_else(|p| p.into_inner());
+            while stamps.len() > 1 && stamps[1].0 <= pts.nseconds() {
+                stamps.pop_front();
             }
+            stamps
+                .front()
+                .filter(|(at, _)| *at <= pts.nseconds())
+                .map(|(_, ms)| *ms)
+        };
+        if let Some(ms) = ms {
+            paint_buffer(buffer, info, ms);
         }
-        gst::PadProbeReturn::Ok
     });
     Ok(())
 }

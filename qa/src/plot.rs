@@ -28,6 +28,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
@@ -526,20 +527,10 @@ impl Timeline {
         let mut chart = chart_builder(area)
             .build_cartesian_2d(self.x_range.clone(), y_range.clone())
             .map_err(draw_error)?;
-        let format = |v: &f64| tick_label(*v);
-        chart
-            .configure_mesh()
-            .x_desc(self.x_label.as_str())
+        mesh(&mut chart, &self.x_label)
             .y_desc(panel.y_label.as_str())
-            .x_label_formatter(&format)
-            .y_label_formatter(&format)
-            .x_labels(16)
+            .y_label_formatter(&tick_text)
             .y_labels(6)
-            .label_style(font(TICK_FONT, false).color(&INK))
-            .axis_desc_style(font(AXIS_FONT, false).color(&INK))
-            .max_light_lines(1)
-            .light_line_style(RGBColor(238, 238, 238))
-            .bold_line_style(RGBColor(205, 205, 205))
             .draw()
             .map_err(draw_error)?;
         self.draw_shades(&mut chart, y_range.clone())?;
@@ -579,19 +570,9 @@ impl Timeline {
         let mut chart = chart_builder(area)
             .build_cartesian_2d(self.x_range.clone(), 0.0..top)
             .map_err(draw_error)?;
-        let format = |v: &f64| tick_label(*v);
-        chart
-            .configure_mesh()
+        mesh(&mut chart, &self.x_label)
             .disable_y_mesh()
             .disable_y_axis()
-            .x_desc(self.x_label.as_str())
-            .x_label_formatter(&format)
-            .x_labels(16)
-            .label_style(font(TICK_FONT, false).color(&INK))
-            .axis_desc_style(font(AXIS_FONT, false).color(&INK))
-            .max_light_lines(1)
-            .light_line_style(RGBColor(238, 238, 238))
-            .bold_line_style(RGBColor(205, 205, 205))
             .draw()
             .map_err(draw_error)?;
         let clamp = |x: f64| x.clamp(self.x_range.start, self.x_range.end);
@@ -718,6 +699,28 @@ fn chart_builder<'a, 'b>(area: &'a Area<'b>) -> ChartBuilder<'a, 'b, BitMapBacke
         .x_label_area_size(X_LABEL_AREA)
         .y_label_area_size(Y_LABEL_AREA);
     builder
+}
+
+/// The grid, the time axis and the text every row's chart shares; the caller adds its y axis.
+fn mesh<'a, 'c, 'b>(
+    chart: &'c mut Chart<'a, 'b>,
+    x_desc: &str,
+) -> MeshStyle<'a, 'c, RangedCoordf64, RangedCoordf64, BitMapBackend<'b>> {
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_desc)
+        .x_label_formatter(&tick_text)
+        .x_labels(16)
+        .label_style(font(TICK_FONT, false).color(&INK))
+        .axis_desc_style(font(AXIS_FONT, false).color(&INK))
+        .max_light_lines(1)
+        .light_line_style(RGBColor(238, 238, 238))
+        .bold_line_style(RGBColor(205, 205, 205));
+    mesh
+}
+
+/// [`tick_label`] in the form plotters' label formatters take.
+fn tick_text(value: &f64) -> String {
+    tick_label(*value)
 }
 
 /// The DejaVu face at `size` pixels.

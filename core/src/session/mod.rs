@@ -6,7 +6,6 @@ mod pins;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -26,6 +25,7 @@ use crate::uplink::connection::{self, Endpoint};
 use crate::uplink::feed::Feed;
 use crate::uplink::send_window::SendWindow;
 use crate::uplink::supervisor::{LinkFailure, Uplink, UplinkEvent};
+use crate::worker::Worker;
 use adaptation::{Adaptation, LiveRendition};
 
 /// How long a stop may take to drain before the pipeline is torn down anyway.
@@ -60,7 +60,7 @@ struct Inner {
     events: EventHub,
     status: Mutex<Status>,
     changed: Condvar,
-    monitor: Mutex<Option<JoinHandle<()>>>,
+    monitor: Worker,
     /// Wakes the session thread.
     wake: Sender<Wake>,
     /// The session thread's end of `wake`, taken when it starts.
@@ -103,7 +103,7 @@ impl LiveSession {
                     stats: LiveStats::default(),
                 }),
                 changed: Condvar::new(),
-                monitor: Mutex::new(None),
+                monitor: Worker::default(),
                 wake,
                 woken: Mutex::new(Some(woken)),
             }),
@@ -175,7 +175,7 @@ impl LiveSession {
                     .fail_to_start(Error::io("cannot start the session thread", &e))
             })?;
         *self.inner.uplink.lock().unwrap_or_else(|p| p.into_inner()) = Some(uplink);
-        *self.inner.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        self.inner.monitor.set(handle);
         if let Err(e) = self.inner.media.pipeline.set_state(gst::State::Playing) {
             // The reason is on the bus; the monitor turns it into a typed error.
             log::debug!("pipeline refused PLAYING: {e}");
@@ -287,15 +287,7 @@ impl Drop for LiveSession {
             self.stop();
             let _ = self.wait(Some(DRAIN_TIMEOUT + Duration::from_secs(2)));
         }
-        if let Some(handle) = self
-            .inner
-            .monitor
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            let _ = handle.join();
-        }
+        self.inner.monitor.join("session monitor");
         let _ = self.inner.media.pipeline.set_state(gst::State::Null);
     }
 }

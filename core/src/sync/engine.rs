@@ -1,9 +1,8 @@
 //! [`SyncEngine`]: the handle the app holds. It owns the relay's thread and runtime.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
@@ -17,6 +16,7 @@ use super::{QueueItem, QueueState, SyncConfig, SyncEvent};
 use crate::commerce::sales;
 use crate::store::outbox::{self, RecordKind, Transition};
 use crate::store::{Store, StoreError};
+use crate::worker::Worker;
 
 /// How often [`SyncEngine::wait_idle`] looks at the queue.
 const IDLE_POLL: Duration = Duration::from_millis(20);
@@ -27,7 +27,7 @@ pub struct SyncEngine {
     store: Store,
     shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: Worker,
 }
 
 impl SyncEngine {
@@ -59,7 +59,7 @@ impl SyncEngine {
             store,
             shared,
             commands,
-            thread: Mutex::new(Some(thread)),
+            thread: Worker::new(thread),
         })
     }
 
@@ -185,15 +185,7 @@ impl SyncEngine {
     /// go back to pending), waiting uploads and refreshes return [`SyncError::Stopped`].
     pub fn stop(&self) {
         let _ = self.commands.send(Command::Stop);
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread
-            && thread.join().is_err()
-        {
-            log::error!("sync: the relay thread panicked");
+        if !self.thread.join("sync relay") {
             self.store.detach_relay();
         }
     }

@@ -6,9 +6,8 @@
 //! pacing, the network back); its only timers are the deadlines it enforces (connect, stall,
 //! retry, finish), so with no media waiting it does not wake at all.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -22,6 +21,7 @@ use super::send_window::PacketKind;
 use super::waker::Readiness;
 use crate::error::IngestCause;
 use crate::media::encoded::Track;
+use crate::worker::Worker;
 
 /// No byte reached the network for this long while media waited: the connection is stalled.
 const STALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -66,7 +66,7 @@ impl LinkFailure {
 /// Handle of the uplink thread.
 pub(crate) struct Uplink {
     shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: Worker,
 }
 
 struct Shared {
@@ -120,7 +120,7 @@ impl Uplink {
             .spawn(move || run(&worker, &endpoint, &main, &on_event))?;
         Ok(Uplink {
             shared,
-            thread: Mutex::new(Some(thread)),
+            thread: Worker::new(thread),
         })
     }
 
@@ -183,9 +183,7 @@ impl Uplink {
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.feed.waker.wake();
-        if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = thread.join();
-        }
+        self.thread.join("uplink");
     }
 }
 

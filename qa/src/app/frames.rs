@@ -2,12 +2,12 @@
 //! latency stamp of the moment it is pushed, pushed in real time at 30 fps on a thread of its
 //! own. It can be paused (the app in the background) and capped (a low battery).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fieldcast_core::probe::{self, now_ms};
+use fieldcast_core::worker::Worker;
 use fieldcast_core::{LiveSession, PixelFormat, Plane, VideoFrame};
 
 /// The camera's frame rate.
@@ -27,7 +27,7 @@ struct Controls {
 /// The pushing thread; stopped by [`FramePump::stop`] or when dropped.
 pub(super) struct FramePump {
     controls: Arc<Controls>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: Worker,
 }
 
 impl FramePump {
@@ -54,7 +54,7 @@ impl FramePump {
         };
         Ok(FramePump {
             controls,
-            thread: Mutex::new(Some(thread)),
+            thread: Worker::new(thread),
         })
     }
 
@@ -74,16 +74,7 @@ impl FramePump {
     /// Stops pushing and waits for the thread.
     pub(super) fn stop(&self) {
         self.controls.stop.store(true, Ordering::SeqCst);
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread
-            && thread.join().is_err()
-        {
-            log::error!("the camera thread panicked");
-        }
+        self.thread.join("camera");
     }
 }
 
