@@ -302,24 +302,48 @@ pub(crate) struct PlaneLayout {
     pub size: usize,
 }
 
+impl PlaneLayout {
+    /// GStreamer's layout of `info`'s format and size.
+    pub(crate) fn of(info: &gstreamer_video::VideoInfo) -> PlaneLayout {
+        PlaneLayout {
+            offsets: info.offset().to_vec(),
+            strides: info.stride().iter().map(|&s| s as usize).collect(),
+            size: info.size(),
+        }
+    }
+
+    /// True when planes packed as `rows` (each plane's row length and rows, in order) already
+    /// are this layout: no row is padded.
+    pub(crate) fn is_packed(&self, rows: &[(usize, usize)]) -> bool {
+        rows.len() == self.strides.len()
+            && self.size == rows.iter().map(|(row, n)| row * n).sum::<usize>()
+    }
+
+    /// Copies planes packed as `rows` from `packed` into `out` (at least `size` bytes), every row
+    /// to its offset and stride. Padding bytes are left as they are.
+    pub(crate) fn place(&self, packed: &[u8], rows: &[(usize, usize)], out: &mut [u8]) {
+        let mut from = 0;
+        for (plane, &(row, count)) in rows.iter().enumerate() {
+            let (offset, stride) = (self.offsets[plane], self.strides[plane]);
+            for r in 0..count {
+                let to = offset + r * stride;
+                out[to..to + row].copy_from_slice(&packed[from..from + row]);
+                from += row;
+            }
+        }
+    }
+}
+
 impl PackedFrame {
     /// The frame in `layout`: the bytes as they are when the layout is tight (a width whose rows
     /// need no padding), else every row copied to its offset and stride. A buffer smaller than
     /// its caps promise cannot be mapped by the elements downstream.
     pub(crate) fn into_layout(self, layout: &PlaneLayout) -> Vec<u8> {
-        if layout.size == self.bytes.len() && self.rows.len() == layout.strides.len() {
+        if layout.is_packed(&self.rows) {
             return self.bytes;
         }
         let mut out = vec![0u8; layout.size];
-        let mut from = 0;
-        for (plane, &(row, rows)) in self.rows.iter().enumerate() {
-            let (offset, stride) = (layout.offsets[plane], layout.strides[plane]);
-            for r in 0..rows {
-                let to = offset + r * stride;
-                out[to..to + row].copy_from_slice(&self.bytes[from..from + row]);
-                from += row;
-            }
-        }
+        layout.place(&self.bytes, &self.rows, &mut out);
         out
     }
 }

@@ -162,6 +162,29 @@ fn bad_and_unsupported_urls_are_typed_errors() {
 }
 
 #[test]
+fn an_unusable_y4m_header_is_a_typed_error_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    for (header, says) in [
+        ("YUV4MPEG2 W854 H480 F30:1 It\n", "interlaced"),
+        ("YUV4MPEG2 W854 F30:1\n", "height"),
+        ("YUV4MPEG2 W854 H480 F30:1 C420p10\n", "C420p10"),
+        ("YUV4MPEG2 W854 H480", "no end"),
+    ] {
+        let path = dir.path().join("bad.y4m");
+        std::fs::write(&path, header).unwrap();
+        let config = SessionConfig::builder("rtmp://127.0.0.1:1/live/k")
+            .source(Source::File(path))
+            .build()
+            .unwrap();
+        let err = LiveSession::new(config).err().expect("an unusable header");
+        assert!(
+            matches!(&err, Error::SourceUnavailable(m) if m.contains(says) && m.contains("bad.y4m")),
+            "{header:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn a_missing_camera_is_a_typed_error() {
     let config = SessionConfig::builder("rtmp://127.0.0.1:1/live/k")
         .source(Source::Camera {

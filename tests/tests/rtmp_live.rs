@@ -130,51 +130,119 @@ fn a_file_source_plays_in_real_time_and_ends_by_itself() {
     assert!((r.duration_secs - 3.0).abs() < 0.5, "{r}");
 }
 
-#[test]
-fn a_raw_y4m_file_goes_out_whole_with_silence_as_long_as_its_pictures() {
-    // 854 pixels wide: rows GStreamer pads (to 856), and pictures of 615 KB that often span two of
-    // the file source's reads; 90 pictures at 30 fps.
-    let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("clip.y4m");
-    // ffmpeg writes rows of the picture's width, as YUV4MPEG2 says (GStreamer 1.22's y4menc writes
-    // its own padded rows, which no reader takes at this width).
+/// A y4m clip of ffmpeg's `testsrc2` at `size`, `frames` long, at 30 fps. ffmpeg writes rows of
+/// the picture's width, as YUV4MPEG2 says (GStreamer 1.22's y4menc writes its own padded rows,
+/// which no reader takes at a width such as 854).
+fn y4m_clip(path: &std::path::Path, size: &str, frames: u32) {
     let made = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=854x480:rate=30",
-        ])
-        .args(["-frames:v", "90", "-pix_fmt", "yuv420p"])
-        .arg(&clip)
+        .args(["-v", "error", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={size}:rate=30"))
+        .args(["-frames:v", &frames.to_string(), "-pix_fmt", "yuv420p"])
+        .arg(path)
         .status()
         .unwrap();
     assert!(made.success());
+}
+
+/// The mean PSNR (dB, Y, U and V) of `recording`'s pictures against `clip`'s, paired in order
+/// (FLV's millisecond timestamps would pair them one off by time).
+fn psnr(recording: &std::path::Path, clip: &std::path::Path) -> f64 {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(recording)
+        .arg("-i")
+        .arg(clip)
+        .args([
+            "-lavfi",
+            "[0:v]settb=1/30,setpts=N[a];[1:v]settb=1/30,setpts=N[b];[a][b]psnr",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    log.rsplit("average:")
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no PSNR from ffmpeg: {log}"))
+}
+
+#[test]
+fn a_raw_y4m_file_goes_out_whole_with_silence_as_long_as_its_pictures() {
+    // 854 pixels wide: rows GStreamer pads (to 856), so each picture is placed row by row; 1280
+    // wide: rows as the file has them, read straight into the buffer. 90 pictures at 30 fps.
+    let dir = tempfile::tempdir().unwrap();
     let ingest = ingest();
-    let config = SessionConfig::builder(ingest.url("y4m"))
-        .profile(StreamProfile::P480)
+    for (profile, size) in [
+        (StreamProfile::P480, "854x480"),
+        (StreamProfile::P720, "1280x720"),
+    ] {
+        let clip = dir.path().join(format!("{size}.y4m"));
+        y4m_clip(&clip, size, 90);
+        let key = format!("y4m-{size}");
+        // A fixed bitrate: the adaptive one starts low, and the PSNR below would measure that.
+        let config = SessionConfig::builder(ingest.url(&key))
+            .profile(profile)
+            .source(Source::File(clip.clone()))
+            .adaptive_bitrate(false)
+            .build()
+            .unwrap();
+        let session = LiveSession::new(config).unwrap();
+        session.start().unwrap();
+        assert_eq!(
+            session.wait(Some(Duration::from_secs(20))).unwrap(),
+            SessionState::Ended
+        );
+        let stats = session.stats();
+        assert_eq!(stats.dropped_frames, 0, "{size}: {stats:?}");
+        let recording = ingest.recording(&key);
+        let r = report(&recording);
+        let video = r.stream("video").expect("video stream");
+        assert_eq!(video.size, Some(profile.size()));
+        assert_eq!(video.frames, 90, "every picture of the file is sent: {r}");
+        // The same clip encoded by ffmpeg with x264 veryfast at this bitrate scores 39 dB; a
+        // picture placed wrongly (a row shifted, a plane swapped) scores below 20 dB.
+        let db = psnr(&recording, &clip);
+        assert!(
+            db > 30.0,
+            "{size}: the pictures sent are the file's: PSNR {db} dB"
+        );
+        println!("{size}: 90 pictures, PSNR {db:.1} dB against the file");
+        let audio = r.stream("audio").expect("silence is added for a raw file");
+        // 3 s of AAC at 44.1 kHz is 129 frames of 1024 samples; the silence ends with the pictures.
+        assert!(
+            (125..=135).contains(&audio.frames),
+            "{} AAC frames for 3 s of pictures: {r}",
+            audio.frames
+        );
+    }
+}
+
+#[test]
+fn a_y4m_file_cut_inside_a_picture_fails_the_session_naming_the_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("cut.y4m");
+    y4m_clip(&clip, "480x270", 30);
+    let len = std::fs::metadata(&clip).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&clip).unwrap();
+    file.set_len(len - 1000).unwrap();
+    let ingest = ingest();
+    let config = SessionConfig::builder(ingest.url("cut"))
+        .profile(StreamProfile::P270)
         .source(Source::File(clip))
         .build()
         .unwrap();
     let session = LiveSession::new(config).unwrap();
     session.start().unwrap();
-    assert_eq!(
-        session.wait(Some(Duration::from_secs(20))).unwrap(),
-        SessionState::Ended
-    );
-    let stats = session.stats();
-    assert_eq!(stats.dropped_frames, 0, "{stats:?}");
-    let r = report(&ingest.recording("y4m"));
-    let video = r.stream("video").expect("video stream");
-    assert_eq!(video.size, Some((854, 480)));
-    assert_eq!(video.frames, 90, "every picture of the file is sent: {r}");
-    let audio = r.stream("audio").expect("silence is added for a raw file");
-    // 3 s of AAC at 44.1 kHz is 129 frames of 1024 samples; the silence ends with the pictures.
+    let err = session
+        .wait(Some(Duration::from_secs(20)))
+        .expect_err("a cut file is an error, not an end");
+    assert_eq!(session.state(), SessionState::Failed);
     assert!(
-        (125..=135).contains(&audio.frames),
-        "{} AAC frames for 3 s of pictures: {r}",
-        audio.frames
+        matches!(&err, fieldcast_core::Error::SourceUnavailable(m)
+            if m.contains("inside picture 29") && m.contains("cut.y4m")),
+        "{err}"
     );
 }

@@ -12,3 +12,4 @@ pub mod sei;
 mod sei_props;
 pub mod sources;
 pub(crate) mod tagging;
+pub(crate) mod y4m;

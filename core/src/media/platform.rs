@@ -148,7 +148,6 @@ pub fn gstreamer_plugin(factory: &str) -> Option<&'static str> {
         "srtsink" | "srtsrc" => "srt",
         "mpegtsmux" => "mpegtsmux",
         "tsdemux" => "mpegtsdemux",
-        "y4mdec" => "y4mdec",
         "x264enc" => "x264",
         "openh264enc" | "openh264dec" => "openh264",
         "avenc_aac" | "avdec_h264" | "avdec_aac" => "libav",
@@ -192,7 +191,7 @@ pub(crate) fn debian_package_of_plugin(plugin: &str) -> Option<&'static str> {
         "x264" => "gstreamer1.0-plugins-ugly",
         "libav" => "gstreamer1.0-libav",
         "videoparsersbad" | "rtmp2" | "srt" | "mpegtsmux" | "mpegtsdemux" | "openh264"
-        | "voaacenc" | "fdkaac" | "va" | "nvcodec" | "qsv" | "y4mdec" => "gstreamer1.0-plugins-bad",
+        | "voaacenc" | "fdkaac" | "va" | "nvcodec" | "qsv" => "gstreamer1.0-plugins-bad",
         _ => return None,
     })
 }

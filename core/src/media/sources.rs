@@ -16,6 +16,7 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
 use super::elements::make;
+use super::y4m;
 use crate::config::{AppAudioFormat, AppVideoFormat, Source};
 use crate::error::{Error, Result};
 use crate::frame::{FrameError, PlaneLayout, VideoFrame, check_audio};
@@ -189,58 +190,54 @@ fn camera_index(device: &Path) -> Result<u32> {
         })
 }
 
-/// The first bytes of a YUV4MPEG2 file (raw pictures).
-const Y4M_MAGIC: &[u8; 10] = b"YUV4MPEG2 ";
-/// How much a raw (y4m) file is read at a time. decodebin's typefind reads 4 KiB at a time,
-/// which costs little for compressed media but thousands of buffers a second for raw pictures
-/// (a 480p30 y4m file is 18 MB a second). A picture that spans two reads is joined by a copy:
-/// with 4 MiB reads about one 480p picture in seven spans two, with 1 MiB reads three in five.
-/// 4 MiB cost less CPU than 1 MiB at 480p (`scripts/cpu-ab.sh`).
-const RAW_FILE_BLOCK: u32 = 1 << 22;
-
 /// True when the file at `path` is a YUV4MPEG2 stream.
 fn is_y4m(path: &Path) -> bool {
-    let mut head = [0u8; Y4M_MAGIC.len()];
+    let mut head = [0u8; y4m::MAGIC.len()];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok_and(|()| &head == Y4M_MAGIC)
+        .is_ok_and(|()| &head == y4m::MAGIC)
 }
 
-/// A media file played in real time: raw y4m pictures through y4mdec in large reads, anything
+/// A media file played in real time: raw y4m pictures through our reader ([`y4m`]), anything
 /// else through decodebin. A file without sound gets silence.
 fn add_file_source(pipeline: &gst::Pipeline, path: &Path) -> Result<SourceOutputs> {
+    if is_y4m(path) {
+        let video = y4m::add_source(pipeline, path, "src-file-y4m")?;
+        let audio = add_silence(pipeline, &video)?;
+        return Ok(SourceOutputs {
+            video,
+            audio,
+            app: None,
+            needs_pacing: true,
+            needs_rate: true,
+        });
+    }
     let src = make("filesrc", "src-file")?;
     src.set_property("location", path.to_string_lossy().as_ref());
     let video = make("videoconvert", "src-video-entry")?;
     let audio = make("audioconvert", "src-audio-entry")?;
+    let decode = make("decodebin", "src-file-decode")?;
     pipeline
-        .add_many([&src, &video, &audio])
+        .add_many([&src, &decode, &video, &audio])
         .map_err(link_err)?;
-    if is_y4m(path) {
-        src.set_property("blocksize", RAW_FILE_BLOCK);
-        let decode = make("y4mdec", "src-file-y4m")?;
-        pipeline.add(&decode).map_err(link_err)?;
-        gst::Element::link_many([&src, &decode, &video]).map_err(link_err)?;
-        add_silence(pipeline, &audio, &video)?;
-    } else {
-        let decode = make("decodebin", "src-file-decode")?;
-        pipeline.add(&decode).map_err(link_err)?;
-        src.link(&decode).map_err(link_err)?;
-        link_decoded_pads(&decode, Some(video.clone()), Some(audio.clone()));
-        let pipeline_weak = pipeline.downgrade();
-        let (audio_entry, video_entry) = (audio.clone(), video.clone());
-        decode.connect_no_more_pads(move |_| {
-            let sink = audio_entry
-                .static_pad("sink")
-                .expect("audioconvert has a sink pad");
-            if let Some(pipeline) = pipeline_weak.upgrade()
-                && !sink.is_linked()
-                && let Err(e) = add_silence(&pipeline, &audio_entry, &video_entry)
-            {
-                log::warn!("no silence for a file without sound: {e}");
-            }
-        });
-    }
+    src.link(&decode).map_err(link_err)?;
+    link_decoded_pads(&decode, Some(video.clone()), Some(audio.clone()));
+    let pipeline_weak = pipeline.downgrade();
+    let (audio_entry, video_entry) = (audio.clone(), video.clone());
+    decode.connect_no_more_pads(move |_| {
+        let sink = audio_entry
+            .static_pad("sink")
+            .expect("audioconvert has a sink pad");
+        if let Some(pipeline) = pipeline_weak.upgrade()
+            && !sink.is_linked()
+            && let Err(e) = add_silence(&pipeline, &video_entry).and_then(|silence| {
+                silence.link(&audio_entry).map_err(link_err)?;
+                silence.sync_state_with_parent().map_err(link_err)
+            })
+        {
+            log::warn!("no silence for a file without sound: {e}");
+        }
+    });
     Ok(SourceOutputs {
         video,
         audio,
@@ -253,29 +250,25 @@ fn add_file_source(pipeline: &gst::Pipeline, path: &Path) -> Result<SourceOutput
 /// Samples per buffer of the silence for a file without sound: 100 ms at 44.1 kHz.
 const SILENCE_SAMPLES_PER_BUFFER: i32 = 4410;
 
-/// Feeds silence into `audio_entry` for a file without sound, so players see H.264 + AAC, and
-/// ends it with the video passing `video_entry`.
-fn add_silence(
-    pipeline: &gst::Pipeline,
-    audio_entry: &gst::Element,
-    video_entry: &gst::Element,
-) -> Result<()> {
+/// Adds silence for a file without sound, so players see H.264 + AAC, which ends with the video
+/// leaving `video`.
+fn add_silence(pipeline: &gst::Pipeline, video: &gst::Element) -> Result<gst::Element> {
     let silence = make("audiotestsrc", "src-file-silence")?;
     silence.set_property_from_str("wave", "silence");
     // Each buffer is a wait on the clock (the pacing) and a hand-over to the encoder's queue:
     // a tenth of a second per buffer instead of 1024 samples makes those four times rarer.
     silence.set_property("samplesperbuffer", SILENCE_SAMPLES_PER_BUFFER);
     pipeline.add(&silence).map_err(link_err)?;
-    silence.link(audio_entry).map_err(link_err)?;
-    let _ = silence.sync_state_with_parent();
-    end_with_video(video_entry, &silence);
-    Ok(())
+    end_with_video(video, &silence);
+    Ok(silence)
 }
 
-/// Ends the generated `silence` when the video passing `video` ends, so the file's end ends the session.
+/// Ends the generated `silence` when the video leaving `video` ends, so the file's end ends the session.
 fn end_with_video(video: &gst::Element, silence: &gst::Element) {
     let silence = silence.downgrade();
-    let pad = video.static_pad("src").expect("videoconvert has a src pad");
+    let pad = video
+        .static_pad("src")
+        .expect("a video source has a src pad");
     pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
         if let Some(gst::PadProbeData::Event(ev)) = &info.data
             && ev.type_() == gst::EventType::Eos
@@ -416,11 +409,7 @@ fn plane_layout(format: AppVideoFormat) -> Result<PlaneLayout> {
                 format.format, format.width, format.height
             ))
         })?;
-    Ok(PlaneLayout {
-        offsets: info.offset().to_vec(),
-        strides: info.stride().iter().map(|&s| s as usize).collect(),
-        size: info.size(),
-    })
+    Ok(PlaneLayout::of(&info))
 }
 
 /// The appsrc handles through which an app pushes media.
