@@ -1,13 +1,13 @@
 //! Raw YUV4MPEG2 (y4m) files as a source. The header is read once; then each picture is read
 //! from the file straight into a buffer of a pool, in GStreamer's layout, on the source's own
-//! streaming thread. Pictures whose rows GStreamer pads (a 4:2:0 width that is not a multiple of
-//! 4, such as 854) are read into one reused scratch picture and placed row by row.
+//! streaming thread: one `read` per picture, or one vectored read (`readv`, a span per row) where
+//! GStreamer pads the rows (a 4:2:0 width that is not a multiple of 4, such as 854).
 //!
 //! This replaces `filesrc ! y4mdec`, whose fixed-size reads cut pictures apart: every picture that
 //! spans two reads was joined by a copy, and every read went into freshly allocated memory.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, ErrorKind, IoSliceMut, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use gstreamer as gst;
@@ -190,9 +190,14 @@ impl Y4mFile {
         ))
     }
 
-    /// Reads the next picture into `out` (its first `picture_len` bytes): false at the end of the
-    /// file, an error for a file that ends inside a picture or lacks a `FRAME` line.
-    fn read_picture(&mut self, out: &mut [u8]) -> std::result::Result<bool, String> {
+    /// Reads the next picture into `out`, its bytes in order into `spans` (see [`spans`]): false
+    /// at the end of the file, an error for a file that ends inside a picture or lacks a `FRAME`
+    /// line.
+    fn read_picture(
+        &mut self,
+        out: &mut [u8],
+        spans: &[(usize, usize)],
+    ) -> std::result::Result<bool, String> {
         let n = self.read;
         let mut line = [0u8; 6];
         match fill(&mut self.file, &mut line) {
@@ -204,15 +209,14 @@ impl Y4mFile {
         if line[5] != b'\n' {
             self.skip_frame_parameters(n)?;
         }
-        let out = &mut out[..self.picture_len];
-        match fill(&mut self.file, out) {
-            Ok(got) if got == out.len() => {
+        match fill_spans(&mut self.file, out, spans) {
+            Ok(got) if got == self.picture_len => {
                 self.read += 1;
                 Ok(true)
             }
             Ok(got) => Err(format!(
                 "the file ends inside picture {n}: {got} of its {} bytes are there",
-                out.len()
+                self.picture_len
             )),
             Err(e) => Err(format!("cannot read picture {n}: {e}")),
         }
@@ -249,6 +253,50 @@ fn fill(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(got)
 }
 
+/// Where a picture's bytes go in a buffer of `layout`, as (offset, length) in file order: one span
+/// per row (`rows`: each plane's row length and rows), rows that follow each other joined, so a
+/// layout without padding is a single span.
+fn spans(layout: &PlaneLayout, rows: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for (plane, &(row, count)) in rows.iter().enumerate() {
+        for r in 0..count {
+            let offset = layout.offsets[plane] + r * layout.strides[plane];
+            match spans.last_mut() {
+                Some((at, len)) if *at + *len == offset => *len += row,
+                _ => spans.push((offset, row)),
+            }
+        }
+    }
+    spans
+}
+
+/// Reads into `spans` of `out` (ascending, disjoint) until they are full or the file ends, with
+/// vectored reads; the bytes read.
+fn fill_spans(file: &mut File, out: &mut [u8], spans: &[(usize, usize)]) -> std::io::Result<usize> {
+    let mut slices = Vec::with_capacity(spans.len());
+    let (mut rest, mut at) = (out, 0);
+    for &(offset, len) in spans {
+        let (_, tail) = std::mem::take(&mut rest).split_at_mut(offset - at);
+        let (span, tail) = tail.split_at_mut(len);
+        slices.push(IoSliceMut::new(span));
+        (rest, at) = (tail, offset + len);
+    }
+    let mut bufs = &mut slices[..];
+    let mut got = 0;
+    while !bufs.is_empty() {
+        match file.read_vectored(bufs) {
+            Ok(0) => break,
+            Ok(k) => {
+                got += k;
+                IoSliceMut::advance_slices(&mut bufs, k);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
 /// Pool buffers kept ready: one being read, one on its way to the encoder.
 const POOL_MIN_BUFFERS: u32 = 2;
 
@@ -267,8 +315,7 @@ pub(crate) fn add_source(
     let info = gst_video::VideoInfo::from_caps(&caps)
         .map_err(|e| unavailable(format!("its pictures have no GStreamer layout: {e}")))?;
     let layout = PlaneLayout::of(&info);
-    let rows = header.rows();
-    let packed = layout.is_packed(&rows);
+    let spans = spans(&layout, &header.rows());
     let pool = gst::BufferPool::new();
     let mut config = pool.config();
     config.set_params(Some(&caps), layout.size as u32, POOL_MIN_BUFFERS, 0);
@@ -283,11 +330,6 @@ pub(crate) fn add_source(
     src.set_format(gst::Format::Time);
     src.set_is_live(false);
     src.set_property("max-buffers", u64::from(POOL_MIN_BUFFERS));
-    let mut scratch = if packed {
-        Vec::new()
-    } else {
-        vec![0u8; header.picture_len()]
-    };
     let mut failed = false;
     let display = path.display().to_string();
     src.set_callbacks(
@@ -306,15 +348,7 @@ pub(crate) fn add_source(
                             let mut map = writable
                                 .map_writable()
                                 .map_err(|e| format!("cannot map a buffer: {e}"))?;
-                            if packed {
-                                file.read_picture(&mut map)?
-                            } else {
-                                let more = file.read_picture(&mut scratch)?;
-                                if more {
-                                    layout.place(&scratch, &rows, &mut map);
-                                }
-                                more
-                            }
+                            file.read_picture(&mut map, &spans)?
                         };
                         Ok(more.then_some(buffer))
                     });
@@ -398,6 +432,41 @@ mod tests {
     }
 
     #[test]
+    fn padded_rows_are_read_into_their_places_as_place_puts_them() {
+        gst::init().unwrap();
+        // I420 6x2: GStreamer pads luma rows to 8 bytes and chroma rows to 4.
+        let header = Header::parse("YUV4MPEG2 W6 H2 F1:1").unwrap();
+        let info = gst_video::VideoInfo::from_caps(&header.caps()).unwrap();
+        let layout = PlaneLayout::of(&info);
+        let rows = header.rows();
+        assert!(!layout.is_packed(&rows));
+        let places = spans(&layout, &rows);
+        assert_eq!(
+            places.len(),
+            4,
+            "two luma rows, one row per chroma plane: {places:?}"
+        );
+        let picture: Vec<u8> = (1..=header.picture_len() as u8).collect();
+        let mut bytes = b"YUV4MPEG2 W6 H2 F1:1\nFRAME\n".to_vec();
+        bytes.extend(&picture);
+        let f = file_with(&bytes);
+        let (mut file, _) = Y4mFile::open(f.path()).unwrap();
+        let mut read = vec![0u8; layout.size];
+        assert_eq!(file.read_picture(&mut read, &places), Ok(true));
+        let mut placed = vec![0u8; layout.size];
+        layout.place(&picture, &rows, &mut placed);
+        assert_eq!(read, placed);
+
+        let packed = Header::parse("YUV4MPEG2 W8 H2 F1:1").unwrap();
+        let info = gst_video::VideoInfo::from_caps(&packed.caps()).unwrap();
+        assert_eq!(
+            spans(&PlaneLayout::of(&info), &packed.rows()),
+            vec![(0, packed.picture_len())],
+            "rows without padding are one span"
+        );
+    }
+
+    #[test]
     fn pictures_are_timed_by_the_frame_rate_without_drift() {
         let h = Header::parse("YUV4MPEG2 W4 H2 F30000:1001").unwrap();
         assert_eq!(h.pts(0), gst::ClockTime::ZERO);
@@ -421,16 +490,16 @@ mod tests {
         let (mut file, header) = Y4mFile::open(whole.path()).unwrap();
         assert_eq!(header.picture_len(), 6);
         let mut out = [0u8; 8];
-        assert_eq!(file.read_picture(&mut out), Ok(true));
+        assert_eq!(file.read_picture(&mut out, &[(0, 6)]), Ok(true));
         assert_eq!(out[..6], [1, 2, 3, 4, 5, 6]);
         assert_eq!(
-            file.read_picture(&mut out),
+            file.read_picture(&mut out, &[(0, 6)]),
             Ok(true),
             "FRAME parameters are skipped"
         );
         assert_eq!(out[..6], [7, 8, 9, 10, 11, 12]);
         assert_eq!(
-            file.read_picture(&mut out),
+            file.read_picture(&mut out, &[(0, 6)]),
             Ok(false),
             "the end is no error"
         );
@@ -439,14 +508,14 @@ mod tests {
         bytes.extend([13, 14]);
         let cut = file_with(&bytes);
         let (mut file, _) = Y4mFile::open(cut.path()).unwrap();
-        file.read_picture(&mut out).unwrap();
-        file.read_picture(&mut out).unwrap();
-        let err = file.read_picture(&mut out).unwrap_err();
+        file.read_picture(&mut out, &[(0, 6)]).unwrap();
+        file.read_picture(&mut out, &[(0, 6)]).unwrap();
+        let err = file.read_picture(&mut out, &[(0, 6)]).unwrap_err();
         assert!(err.contains("inside picture 2: 2 of its 6 bytes"), "{err}");
 
         let garbage = file_with(b"YUV4MPEG2 W2 H2 F1:1\nFRAMX\n123456");
         let (mut file, _) = Y4mFile::open(garbage.path()).unwrap();
-        let err = file.read_picture(&mut out).unwrap_err();
+        let err = file.read_picture(&mut out, &[(0, 6)]).unwrap_err();
         assert!(err.contains("FRAME line"), "{err}");
 
         let endless = file_with(&[b'Y'; 5000]);
