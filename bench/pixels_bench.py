@@ -15,7 +15,14 @@ What it measures
       flvmux and rtmp2sink as its RTMP output.
 
     Presets `veryfast` and `ultrafast` in turn (at ultrafast x264 does least, so the work around
-    it shows most), the contenders alternating inside each round, three rounds by default.
+    it shows most), the contenders alternating inside each round, three rounds by default. The
+    order of the contenders turns by one each round, so none always goes first.
+
+    Right before each run the bench reads the whole clip once. A page of the clip that has not
+    been touched for a while can cost several times more to read (on virtual machines whose host
+    reclaims idle guest memory; bench/page_age.py measures it), so without this the contender
+    that follows runs on other clips would pay more than the one that follows its peer on the
+    same clip. With it, every contender starts from a clip read just before.
 
 How
     Each contender is a direct child reaped with os.wait4: its rusage gives CPU (user + system),
@@ -23,7 +30,10 @@ How
     by the media seconds the ingest recorded from that run (ffprobe's frame count / 30). The
     report prints medians over rounds, fieldcast / ffmpeg and fieldcast / gst-launch CPU ratios
     next to the targets (at most 1.05x ffmpeg at veryfast, 1.10x at ultrafast), and context
-    switches per media second next to ffmpeg's. The JSON goes to target/bench/pixels.json.
+    switches per media second next to ffmpeg's. Each ratio is given two ways: of the medians, and
+    as the median of the rounds' own ratios, with their range. The contenders of a round run back
+    to back, so a round's ratio is not moved by the machine's speed changing between rounds; the
+    targets are checked on that paired median. The JSON goes to target/bench/pixels.json.
 
     The bench reports; it never fails because a target is missed. It exits 1 when a run failed
     and 2 when a tool is missing.
@@ -67,6 +77,8 @@ PRESETS = ("veryfast", "ultrafast")
 #: fieldcast / ffmpeg CPU per media second must be at most this, per preset.
 TARGET_CPU_VS_FFMPEG = {"veryfast": 1.05, "ultrafast": 1.10}
 CONTENDERS = ("fieldcast", "ffmpeg", "gst-launch")
+#: Read size of the clip's warm-up read.
+WARM_READ_BYTES = 4 << 20
 #: Sensor-like noise: strength of lavfi's noise filter, temporal and uniform.
 NOISE = "noise=alls=12:allf=t+u"
 
@@ -131,6 +143,13 @@ def make_clip(clip: Clip, path: Path, secs: float) -> None:
         check=True, timeout=600,
     )
     partial.rename(path)
+
+
+def warm(path: Path) -> None:
+    """Reads the whole file, so that every contender starts from a clip read just before it."""
+    with open(path, "rb", buffering=0) as f:
+        while f.read(WARM_READ_BYTES):
+            pass
 
 
 def fieldcast_argv(fieldcast: Path, clip: Clip, source: Path, preset: str, url: str) -> list[str]:
@@ -232,16 +251,32 @@ def summarize(runs: list[Run]) -> dict:
     return out
 
 
-def ratios(summary: dict) -> list[dict]:
+def paired(runs: list[Run], label: str, peer: str) -> list[float]:
+    """fieldcast / peer CPU per media second within each round where both ran: the contenders of a
+    round run back to back, so a change in the machine's speed between rounds cancels out."""
+    by_round: dict[int, dict[str, float]] = {}
+    for r in runs:
+        if r.ok and f"{r.clip} {r.preset}" == label:
+            by_round.setdefault(r.round, {})[r.contender] = r.cpu_per_media_s
+    return [c["fieldcast"] / c[peer] for _, c in sorted(by_round.items())
+            if "fieldcast" in c and peer in c]
+
+
+def ratios(summary: dict, runs: list[Run]) -> list[dict]:
+    """fieldcast / peer: the ratio of the medians, and the median of the rounds' paired ratios,
+    which the target is checked on."""
     checks = []
     for label, by in summary.items():
         preset = label.split()[1]
         for peer, target in (("ffmpeg", TARGET_CPU_VS_FFMPEG[preset]), ("gst-launch", None)):
-            if "fieldcast" in by and peer in by:
+            pairs = paired(runs, label, peer)
+            if "fieldcast" in by and peer in by and pairs:
                 ratio = by["fieldcast"]["cpu_per_media_s"] / by[peer]["cpu_per_media_s"]
+                median = statistics.median(pairs)
                 checks.append({
-                    "config": label, "versus": peer, "ratio": round(ratio, 3), "target": target,
-                    "met": None if target is None else ratio <= target,
+                    "config": label, "versus": peer, "ratio": round(ratio, 3),
+                    "paired": [round(p, 3) for p in pairs], "paired_median": round(median, 3),
+                    "target": target, "met": None if target is None else median <= target,
                 })
     return checks
 
@@ -261,11 +296,16 @@ def print_report(summary: dict, checks: list[dict], runs: list[Run], args) -> No
                       f"{s['cpu_per_media_s']:>15.3f}{s['switches_per_media_s']:>18.0f}"
                       f"{s['peak_rss_mib']:>14.1f}")
     print()
-    print(f"{'clip preset':<18}{'fieldcast CPU / peer':<24}{'ratio':>8}{'target':>10}  result")
+    print("fieldcast CPU / peer: of the medians, and the median of each round's own ratio (its")
+    print("contenders run back to back; the target is checked on it), with the rounds' range")
+    print(f"{'clip preset':<18}{'peer':<12}{'medians':>9}{'rounds':>9}{'range':>15}{'target':>10}"
+          "  result")
     for c in checks:
         target = f"<= {c['target']:.2f}x" if c["target"] else "-"
         result = "-" if c["met"] is None else ("met" if c["met"] else "NOT MET")
-        print(f"{c['config']:<18}{c['versus']:<24}{c['ratio']:>7.2f}x{target:>10}  {result}")
+        spread = f"{min(c['paired']):.2f}-{max(c['paired']):.2f}x"
+        print(f"{c['config']:<18}{c['versus']:<12}{c['ratio']:>8.2f}x{c['paired_median']:>8.2f}x"
+              f"{spread:>15}{target:>10}  {result}")
     for r in runs:
         if not r.ok:
             why = "timed out" if r.timed_out else f"exit {r.exit_code}, media {r.media_s:.1f} s"
@@ -316,9 +356,11 @@ def main(argv: list[str] | None = None) -> int:
         for rnd in range(1, args.rounds + 1):
             for clip in CLIPS:
                 for preset in PRESETS:
-                    for contender in CONTENDERS:
+                    turn = (rnd - 1) % len(CONTENDERS)
+                    for contender in CONTENDERS[turn:] + CONTENDERS[:turn]:
                         print(f"round {rnd}/{args.rounds}: {clip.profile} {preset} {contender} ...",
                               end=" ", flush=True)
+                        warm(sources[clip.profile])
                         r = run_one(contender, clip, preset, rnd, args, sources[clip.profile],
                                     ingest, children, run_id, logs)
                         runs.append(r)
@@ -336,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         if ingest is not None:
             stop_ingest(ingest, children)
     summary = summarize(runs)
-    checks = ratios(summary)
+    checks = ratios(summary, runs)
     print_report(summary, checks, runs, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({

@@ -4,6 +4,8 @@
 #
 #   clip_profile 480p|720p       sets SIZE and KBPS, the bench's size and bitrate for the profile
 #   clip_file PROFILE SECS       sets CLIP, making the noisy clip (bench/pixels_bench.py) if missing
+#   clip_warm                    reads the whole clip, as the bench does before every run (pages
+#                                idle for a while can cost more to read; bench/page_age.py)
 #   ingest_start FIELDCAST KEY LOG
 #                                starts `FIELDCAST ingest`, waits for its URL and sets INGEST (its
 #                                PID), NGINX (nginx's PIDs) and BASE (the URL without the key);
@@ -29,6 +31,10 @@ import pixels_bench as p
 clip = next(c for c in p.CLIPS if c.profile == sys.argv[1])
 p.make_clip(clip, clip.path(Path("target/bench/clips"), float(sys.argv[2])), float(sys.argv[2]))
 EOF
+}
+
+clip_warm() {
+  cat "$CLIP" >/dev/null
 }
 
 # The ingest runs nginx as its child. On SIGINT it stops nginx, waits for it and removes its

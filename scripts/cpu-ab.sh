@@ -7,16 +7,15 @@
 #   scripts/cpu-ab.sh BUILD_A BUILD_B [ROUNDS] [480p|720p] [veryfast|ultrafast]
 #
 # BUILD_A and BUILD_B are fieldcast binaries (copy target/release/fieldcast aside before
-# rebuilding). Needs the clip (make bench-pixels makes it), nginx + libnginx-mod-rtmp.
+# rebuilding). The clip is made if missing and read once before every run. Needs ffmpeg and
+# nginx + libnginx-mod-rtmp.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n '2,10p' "$0" >&2; exit 2; }
 A=$1 B=$2 ROUNDS=${3:-5} PROFILE=${4:-480p} PRESET=${5:-ultrafast}
 NAME=cpu-ab
 . scripts/clip-ingest.sh
-clip_profile "$PROFILE"
-CLIP=target/bench/clips/noise-$SIZE-12s.y4m
-[ -s "$CLIP" ] || { echo "cpu-ab: $CLIP is missing: run make bench-pixels once" >&2; exit 2; }
+clip_file "$PROFILE" 12
 for bin in "$A" "$B"; do [ -x "$bin" ] || { echo "cpu-ab: $bin is not executable" >&2; exit 2; }; done
 work=$(mktemp -d)
 ingest_start "$A" ab "$work/ingest.log"
@@ -24,6 +23,7 @@ trap 'ingest_stop; rm -rf "$work"' EXIT
 for round in $(seq "$ROUNDS"); do
   for side in A B; do
     bin=$A; [ "$side" = B ] && bin=$B
+    clip_warm
     /usr/bin/time -f "%U %S" -o "$work/time" "$bin" live --ingest "$BASE/ab-$side-$round" \
       --source "file:$CLIP" --profile "$PROFILE" --video-kbps "$KBPS" --encoder x264 \
       --x264-preset "$PRESET" --no-abr --quiet >/dev/null 2>"$work/live.log" \

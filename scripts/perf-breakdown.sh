@@ -2,7 +2,7 @@
 # Where the CPU goes: samples `fieldcast live` and ffmpeg with perf while each pushes the same
 # noisy clip (made by bench/pixels_bench.py) to a local ingest with the same x264 settings, and
 # prints the CPU seconds per shared object and per thread, and the top symbols of each, also by
-# thread.
+# thread. The clip is read once right before each run, as the bench does.
 #
 #   scripts/perf-breakdown.sh [480p|720p] [veryfast|ultrafast]
 #
@@ -29,6 +29,7 @@ ingest_start "$FIELDCAST" perf "$OUT/ingest.log"
 sample() { # name, command...
   local name=$1; shift
   set +o pipefail # the reports are cut with head
+  clip_warm
   perf record -q -e cpu-clock -F 499 -o "$OUT/$name.data" -- "$@" >"$OUT/$name.log" 2>&1
   local samples
   samples=$(perf report -i "$OUT/$name.data" --stdio --sort dso -n -q 2>/dev/null \
