@@ -1,9 +1,23 @@
 //! Going live over RTMP to a real nginx-rtmp: codecs, resolution, frame count, recording, probe.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use fieldcast_core::{LiveSession, SessionConfig, SessionState, Source, StreamProfile, receiver};
 use fieldcast_tests::*;
+
+/// A started session that plays the file `clip` to `url`, with the adaptive bitrate on or off.
+fn start_file(url: String, profile: StreamProfile, clip: PathBuf, adaptive: bool) -> LiveSession {
+    let config = SessionConfig::builder(url)
+        .profile(profile)
+        .source(Source::File(clip))
+        .adaptive_bitrate(adaptive)
+        .build()
+        .unwrap();
+    let session = LiveSession::new(config).unwrap();
+    session.start().unwrap();
+    session
+}
 
 fn check_profile(profile: StreamProfile, key: &str) {
     let ingest = ingest();
@@ -104,14 +118,8 @@ fn a_file_source_plays_in_real_time_and_ends_by_itself() {
         .unwrap();
     assert!(made.success());
     let ingest = ingest();
-    let config = SessionConfig::builder(ingest.url("file"))
-        .profile(StreamProfile::P360)
-        .source(Source::File(clip))
-        .build()
-        .unwrap();
-    let session = LiveSession::new(config).unwrap();
     let started = std::time::Instant::now();
-    session.start().unwrap();
+    let session = start_file(ingest.url("file"), StreamProfile::P360, clip, true);
     assert_eq!(
         session.wait(Some(Duration::from_secs(20))).unwrap(),
         SessionState::Ended
@@ -133,10 +141,10 @@ fn a_file_source_plays_in_real_time_and_ends_by_itself() {
 /// A y4m clip of ffmpeg's `testsrc2` at `size`, `frames` long, at 30 fps. ffmpeg writes rows of
 /// the picture's width, as YUV4MPEG2 says (GStreamer 1.22's y4menc writes its own padded rows,
 /// which no reader takes at a width such as 854).
-fn y4m_clip(path: &std::path::Path, size: &str, frames: u32) {
+fn y4m_clip(path: &std::path::Path, size: &str, rate: u32, frames: u32) {
     let made = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size={size}:rate=30"))
+        .arg(format!("testsrc2=size={size}:rate={rate}"))
         .args(["-frames:v", &frames.to_string(), "-pix_fmt", "yuv420p"])
         .arg(path)
         .status()
@@ -180,17 +188,10 @@ fn a_raw_y4m_file_goes_out_whole_with_silence_as_long_as_its_pictures() {
         (StreamProfile::P720, "1280x720"),
     ] {
         let clip = dir.path().join(format!("{size}.y4m"));
-        y4m_clip(&clip, size, 90);
+        y4m_clip(&clip, size, 30, 90);
         let key = format!("y4m-{size}");
         // A fixed bitrate: the adaptive one starts low, and the PSNR below would measure that.
-        let config = SessionConfig::builder(ingest.url(&key))
-            .profile(profile)
-            .source(Source::File(clip.clone()))
-            .adaptive_bitrate(false)
-            .build()
-            .unwrap();
-        let session = LiveSession::new(config).unwrap();
-        session.start().unwrap();
+        let session = start_file(ingest.url(&key), profile, clip.clone(), false);
         assert_eq!(
             session.wait(Some(Duration::from_secs(20))).unwrap(),
             SessionState::Ended
@@ -221,21 +222,37 @@ fn a_raw_y4m_file_goes_out_whole_with_silence_as_long_as_its_pictures() {
 }
 
 #[test]
+fn a_y4m_file_at_another_frame_rate_goes_out_at_the_streams() {
+    // 25 pictures a second for 2 s: the stream's 30 fps repeats some, and the length holds.
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("25fps.y4m");
+    y4m_clip(&clip, "480x270", 25, 50);
+    let ingest = ingest();
+    let session = start_file(ingest.url("rate"), StreamProfile::P270, clip, false);
+    assert_eq!(
+        session.wait(Some(Duration::from_secs(20))).unwrap(),
+        SessionState::Ended
+    );
+    let r = report(&ingest.recording("rate"));
+    let video = r.stream("video").expect("video stream");
+    assert!(
+        (58..=61).contains(&video.frames),
+        "2 s at 30 fps is 60 pictures, not {}: {r}",
+        video.frames
+    );
+    assert!((r.duration_secs - 2.0).abs() < 0.2, "{r}");
+}
+
+#[test]
 fn a_y4m_file_cut_inside_a_picture_fails_the_session_naming_the_picture() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("cut.y4m");
-    y4m_clip(&clip, "480x270", 30);
+    y4m_clip(&clip, "480x270", 30, 30);
     let len = std::fs::metadata(&clip).unwrap().len();
     let file = std::fs::OpenOptions::new().write(true).open(&clip).unwrap();
     file.set_len(len - 1000).unwrap();
     let ingest = ingest();
-    let config = SessionConfig::builder(ingest.url("cut"))
-        .profile(StreamProfile::P270)
-        .source(Source::File(clip))
-        .build()
-        .unwrap();
-    let session = LiveSession::new(config).unwrap();
-    session.start().unwrap();
+    let session = start_file(ingest.url("cut"), StreamProfile::P270, clip, true);
     let err = session
         .wait(Some(Duration::from_secs(20)))
         .expect_err("a cut file is an error, not an end");

@@ -5,7 +5,6 @@
 //! push frames from their own capture (`Source::App`): the bindings offer only that, the test
 //! pattern and a file, and the Kotlin and Swift shells pump Camera2 / AVFoundation frames.
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,7 +75,7 @@ pub(crate) fn add_source(
             })
         }
         Source::Camera { device } => add_camera(pipeline, device.as_deref()),
-        Source::File(path) => add_file_source(pipeline, path),
+        Source::File(path) => add_file_source(pipeline, path, fps),
         Source::App { video, audio } => add_app_source(pipeline, *video, *audio, fps),
     }
 }
@@ -190,26 +189,20 @@ fn camera_index(device: &Path) -> Result<u32> {
         })
 }
 
-/// True when the file at `path` is a YUV4MPEG2 stream.
-fn is_y4m(path: &Path) -> bool {
-    let mut head = [0u8; y4m::MAGIC.len()];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok_and(|()| &head == y4m::MAGIC)
-}
-
 /// A media file played in real time: raw y4m pictures through our reader ([`y4m`]), anything
-/// else through decodebin. A file without sound gets silence.
-fn add_file_source(pipeline: &gst::Pipeline, path: &Path) -> Result<SourceOutputs> {
-    if is_y4m(path) {
-        let video = y4m::add_source(pipeline, path, "src-file-y4m")?;
+/// else through decodebin. A file without sound gets silence. A y4m file at the stream's frame
+/// rate `fps` goes without `videorate`.
+fn add_file_source(pipeline: &gst::Pipeline, path: &Path, fps: u32) -> Result<SourceOutputs> {
+    if y4m::is_y4m(path) {
+        let (video, header) = y4m::add_source(pipeline, path, "src-file-y4m")?;
         let audio = add_silence(pipeline, &video)?;
+        let (num, den) = header.fps;
         return Ok(SourceOutputs {
             video,
             audio,
             app: None,
             needs_pacing: true,
-            needs_rate: true,
+            needs_rate: i64::from(num) != i64::from(fps) * i64::from(den),
         });
     }
     let src = make("filesrc", "src-file")?;

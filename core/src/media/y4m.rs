@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::frame::PlaneLayout;
 
 /// The first bytes of every y4m file.
-pub(crate) const MAGIC: &[u8; 10] = b"YUV4MPEG2 ";
+const MAGIC: &[u8; 10] = b"YUV4MPEG2 ";
 /// The longest header line accepted (the fields themselves take a few dozen bytes).
 const HEADER_MAX: u64 = 4096;
 /// The longest `FRAME` line accepted (parameters are rare and short).
@@ -29,7 +29,7 @@ const FRAME_LINE_MAX: usize = 1024;
 const SIZE_MAX: u32 = 16384;
 
 /// What a y4m header says about the pictures that follow.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
     pub width: u32,
     pub height: u32,
@@ -104,11 +104,6 @@ impl Header {
         vec![(w, h), (cw, ch), (cw, ch)]
     }
 
-    /// Bytes of one picture in the file.
-    pub fn picture_len(&self) -> usize {
-        self.rows().iter().map(|(row, n)| row * n).sum()
-    }
-
     /// The caps of the pictures.
     pub fn caps(&self) -> gst::Caps {
         gst_video::VideoInfo::builder(self.format, self.width, self.height)
@@ -155,12 +150,19 @@ fn colour_space(value: &str) -> std::result::Result<gst_video::VideoFormat, Stri
     }
 }
 
+/// True when the file at `path` is a YUV4MPEG2 stream.
+pub(crate) fn is_y4m(path: &Path) -> bool {
+    let mut head = [0u8; MAGIC.len()];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == MAGIC)
+}
+
 /// An open y4m file, positioned at its next picture.
 struct Y4mFile {
     file: File,
     /// Pictures read so far.
     read: u64,
-    picture_len: usize,
 }
 
 impl Y4mFile {
@@ -179,15 +181,7 @@ impl Y4mFile {
         let header = Header::parse(text).map_err(|e| format!("its y4m header is unusable: {e}"))?;
         file.seek(SeekFrom::Start(line.len() as u64))
             .map_err(|e| format!("cannot read it: {e}"))?;
-        let picture_len = header.picture_len();
-        Ok((
-            Y4mFile {
-                file,
-                read: 0,
-                picture_len,
-            },
-            header,
-        ))
+        Ok((Y4mFile { file, read: 0 }, header))
     }
 
     /// Reads the next picture into `out`, its bytes in order into `spans` (see [`spans`]): false
@@ -209,14 +203,14 @@ impl Y4mFile {
         if line[5] != b'\n' {
             self.skip_frame_parameters(n)?;
         }
+        let picture_len: usize = spans.iter().map(|&(_, len)| len).sum();
         match fill_spans(&mut self.file, out, spans) {
-            Ok(got) if got == self.picture_len => {
+            Ok(got) if got == picture_len => {
                 self.read += 1;
                 Ok(true)
             }
             Ok(got) => Err(format!(
-                "the file ends inside picture {n}: {got} of its {} bytes are there",
-                self.picture_len
+                "the file ends inside picture {n}: {got} of its {picture_len} bytes are there"
             )),
             Err(e) => Err(format!("cannot read picture {n}: {e}")),
         }
@@ -241,16 +235,8 @@ impl Y4mFile {
 
 /// Reads until `buf` is full or the file ends; the bytes read.
 fn fill(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
+    let len = buf.len();
+    fill_spans(file, buf, &[(0, len)])
 }
 
 /// Where a picture's bytes go in a buffer of `layout`, as (offset, length) in file order: one span
@@ -301,14 +287,14 @@ fn fill_spans(file: &mut File, out: &mut [u8], spans: &[(usize, usize)]) -> std:
 const POOL_MIN_BUFFERS: u32 = 2;
 
 /// Adds an appsrc named `name` that plays the y4m file at `path`: pictures timestamped from 0 at
-/// the file's frame rate (paced downstream), end of stream after the last one. A file that cannot
-/// be read or whose header is unusable is [`Error::SourceUnavailable`] here; one that breaks off
-/// later fails the session with the same error, saying which picture.
+/// the file's frame rate (paced downstream), end of stream after the last one; with the file's
+/// header. A file that cannot be read or whose header is unusable is [`Error::SourceUnavailable`]
+/// here; one that breaks off later fails the session with the same error, saying which picture.
 pub(crate) fn add_source(
     pipeline: &gst::Pipeline,
     path: &Path,
     name: &str,
-) -> Result<gst::Element> {
+) -> Result<(gst::Element, Header)> {
     let unavailable = |e: String| Error::SourceUnavailable(format!("{}: {e}", path.display()));
     let (mut file, header) = Y4mFile::open(path).map_err(unavailable)?;
     let caps = header.caps();
@@ -376,12 +362,17 @@ pub(crate) fn add_source(
             .build(),
     );
     pipeline.add(&src).map_err(super::sources::link_err)?;
-    Ok(src.upcast())
+    Ok((src.upcast(), header))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes of one picture in the file.
+    fn picture_len(header: &Header) -> usize {
+        header.rows().iter().map(|(row, n)| row * n).sum()
+    }
 
     #[test]
     fn headers_are_read_with_their_defaults() {
@@ -393,7 +384,7 @@ mod tests {
         );
         assert_eq!(h.format, gst_video::VideoFormat::I420);
         assert_eq!(h.rows(), vec![(854, 480), (427, 240), (427, 240)]);
-        assert_eq!(h.picture_len(), 854 * 480 + 2 * 427 * 240);
+        assert_eq!(picture_len(&h), 854 * 480 + 2 * 427 * 240);
 
         let h = Header::parse("YUV4MPEG2 W5 H3 F25:1 A10:11").unwrap();
         assert_eq!(
@@ -407,7 +398,7 @@ mod tests {
         let h = Header::parse("YUV4MPEG2 W4 H2 F1:1 C422").unwrap();
         assert_eq!(h.rows(), vec![(4, 2), (2, 2), (2, 2)]);
         let h = Header::parse("YUV4MPEG2 W4 H2 F1:1 C444").unwrap();
-        assert_eq!(h.picture_len(), 24);
+        assert_eq!(picture_len(&h), 24);
         let h = Header::parse("YUV4MPEG2 W4 H2 F1:1 Cmono").unwrap();
         assert_eq!(h.rows(), vec![(4, 2)]);
     }
@@ -446,7 +437,7 @@ mod tests {
             4,
             "two luma rows, one row per chroma plane: {places:?}"
         );
-        let picture: Vec<u8> = (1..=header.picture_len() as u8).collect();
+        let picture: Vec<u8> = (1..=picture_len(&header) as u8).collect();
         let mut bytes = b"YUV4MPEG2 W6 H2 F1:1\nFRAME\n".to_vec();
         bytes.extend(&picture);
         let f = file_with(&bytes);
@@ -461,7 +452,7 @@ mod tests {
         let info = gst_video::VideoInfo::from_caps(&packed.caps()).unwrap();
         assert_eq!(
             spans(&PlaneLayout::of(&info), &packed.rows()),
-            vec![(0, packed.picture_len())],
+            vec![(0, picture_len(&packed))],
             "rows without padding are one span"
         );
     }
@@ -488,7 +479,7 @@ mod tests {
         bytes.extend([7, 8, 9, 10, 11, 12]);
         let whole = file_with(&bytes);
         let (mut file, header) = Y4mFile::open(whole.path()).unwrap();
-        assert_eq!(header.picture_len(), 6);
+        assert_eq!(picture_len(&header), 6);
         let mut out = [0u8; 8];
         assert_eq!(file.read_picture(&mut out, &[(0, 6)]), Ok(true));
         assert_eq!(out[..6], [1, 2, 3, 4, 5, 6]);
