@@ -39,7 +39,7 @@ How
     and 2 when a tool is missing.
 
 Usage
-    python3 bench/pixels_bench.py --fieldcast target/release/fieldcast [--rounds 3] [--secs 12]
+    python3 bench/pixels_bench.py --fieldcast target/release/fieldcast [--rounds 3] [--secs 30]
 """
 
 from __future__ import annotations
@@ -316,7 +316,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fieldcast", type=Path, default=REPO / "target/release/fieldcast",
                         help="the fieldcast binary (default: target/release/fieldcast)")
-    parser.add_argument("--secs", type=float, default=12, help="clip length, s (default 12)")
+    # 30 s rather than 12: a longer run averages out more of the machine's drift (bench/README.md).
+    parser.add_argument("--secs", type=float, default=30, help="clip length, s (default 30)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     parser.add_argument("--clips", type=Path, default=REPO / "target/bench/clips",
                         help="where the generated clips are kept (default target/bench/clips)")

@@ -24,6 +24,9 @@ How
     recording (DIR/fieldcast-00000.mp4, deleted after the run). The report prints medians over
     rounds and the ratios, next to the target. The JSON goes to target/bench/record.json.
 
+    As in pixels_bench, the clip is read once right before every run, so that each starts from a
+    clip read just before it.
+
     The relay reads the publisher's bytes through a token bucket (4 KiB at a time) into a small
     receive buffer, so the publisher's socket fills as on a slow uplink; the ingest's replies go
     back unthrottled.
@@ -66,7 +69,7 @@ from live_bench import (
     stop_ingest,
     wait4_measured,
 )
-from pixels_bench import CLIPS, Clip, make_clip
+from pixels_bench import CLIPS, Clip, make_clip, warm
 
 #: The 480p clip of pixels_bench.
 CLIP = CLIPS[0]
@@ -435,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             for link, record in CONFIGS:
                 print(f"round {rnd}/{args.rounds}: {config_label(link, record)} ...", end=" ",
                       flush=True)
+                warm(source)
                 r = run_one(link, record, rnd, args, source, ingest, relay, children, run_id,
                             logs)
                 runs.append(r)
