@@ -11,7 +11,7 @@
 # nginx + libnginx-mod-rtmp.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n '2,10p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,11p' "$0" >&2; exit 2; }
 A=$1 B=$2 ROUNDS=${3:-5} PROFILE=${4:-480p} PRESET=${5:-ultrafast}
 NAME=cpu-ab
 . scripts/clip-ingest.sh
