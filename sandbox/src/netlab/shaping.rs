@@ -2,8 +2,8 @@
 //! loss and outages, and the delay relays' shared delay; or `tc netem` for delay and loss where
 //! the kernel has it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::NetLabError;
 use super::ns::tool;
@@ -36,6 +36,44 @@ pub(crate) struct Shaper {
     sides: [(String, &'static str); 2],
     mode: ShapingMode,
     relay_delay_ms: Arc<AtomicU32>,
+    /// The conditions fully in force; `None` before the first change and after a failed one.
+    in_force: Mutex<Option<Conditions>>,
+}
+
+/// Which of the lab's tools a change of conditions has to run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rerun {
+    /// The qdiscs (`tc`): rate, and delay and loss under netem.
+    qdisc: bool,
+    /// The nftables filter: outage, and loss without netem.
+    filter: bool,
+}
+
+impl ShapingMode {
+    /// What the qdiscs carry of `c` in this mode.
+    fn qdisc_part(self, c: &Conditions) -> (Option<u32>, u32, f64) {
+        match self {
+            ShapingMode::Netem => (c.rate_kbit, c.delay_ms, c.loss_pct),
+            ShapingMode::Relay => (c.rate_kbit, 0, 0.0),
+        }
+    }
+
+    /// What the nftables filter carries of `c` in this mode: loss in percent, and the outage.
+    fn filter_part(self, c: &Conditions) -> (f64, bool) {
+        match self {
+            ShapingMode::Netem => (0.0, c.outage),
+            ShapingMode::Relay => (c.loss_pct, c.outage),
+        }
+    }
+
+    /// The tools to run to go from `was` (unknown: `None`) to `now`; a change that touches
+    /// only the rate runs `tc` alone, so it is in force sooner.
+    fn rerun(self, was: Option<&Conditions>, now: &Conditions) -> Rerun {
+        Rerun {
+            qdisc: was.is_none_or(|w| self.qdisc_part(w) != self.qdisc_part(now)),
+            filter: was.is_none_or(|w| self.filter_part(w) != self.filter_part(now)),
+        }
+    }
 }
 
 impl Shaper {
@@ -64,6 +102,7 @@ impl Shaper {
             ],
             mode,
             relay_delay_ms,
+            in_force: Mutex::new(None),
         }
     }
 
@@ -72,23 +111,29 @@ impl Shaper {
         self.mode
     }
 
-    /// Puts `c` in force on both veth ends (each shapes what it sends and filters what it gets).
+    /// Puts `c` in force on both veth ends (each shapes what it sends and filters what it gets),
+    /// running again only the tools whose part of the conditions changed.
     pub(crate) fn apply(&self, c: &Conditions) -> Result<(), NetLabError> {
+        let mut in_force = self.in_force.lock().unwrap_or_else(|p| p.into_inner());
+        // Unknown until every step below has succeeded: a failed change is redone in full.
+        let rerun = self.mode.rerun(in_force.take().as_ref(), c);
         for (ns, dev) in &self.sides {
-            match self.mode {
-                ShapingMode::Netem => netem(ns, dev, c)?,
-                ShapingMode::Relay => tbf(ns, dev, c.rate_kbit)?,
+            if rerun.qdisc {
+                match self.mode {
+                    ShapingMode::Netem => netem(ns, dev, c)?,
+                    ShapingMode::Relay => tbf(ns, dev, c.rate_kbit)?,
+                }
             }
-            let loss = match self.mode {
-                ShapingMode::Netem => 0.0,
-                ShapingMode::Relay => c.loss_pct,
-            };
-            let rules = nft_rules(dev, loss, c.outage);
-            tool("ip", &["netns", "exec", ns, "nft", "-f", "-"], Some(&rules))?;
+            if rerun.filter {
+                let (loss, outage) = self.mode.filter_part(c);
+                let rules = nft_rules(dev, loss, outage);
+                tool("ip", &["netns", "exec", ns, "nft", "-f", "-"], Some(&rules))?;
+            }
         }
         if self.mode == ShapingMode::Relay {
             self.relay_delay_ms.store(c.delay_ms, Ordering::Relaxed);
         }
+        *in_force = Some(*c);
         Ok(())
     }
 }
@@ -186,6 +231,49 @@ mod tests {
         );
         assert!(nft_rules("x", 0.0, true).contains("iifname \"x\" drop"));
         assert!(!nft_rules("x", 0.0, false).contains("drop"));
+    }
+
+    #[test]
+    fn a_change_reruns_only_the_tools_whose_part_changed() {
+        let was = Conditions {
+            rate_kbit: Some(1000),
+            delay_ms: 40,
+            loss_pct: 1.0,
+            outage: false,
+        };
+        let rate = Conditions {
+            rate_kbit: Some(4000),
+            ..was
+        };
+        let delay = Conditions {
+            delay_ms: 300,
+            ..was
+        };
+        let loss = Conditions {
+            loss_pct: 5.0,
+            ..was
+        };
+        let outage = Conditions {
+            outage: true,
+            ..was
+        };
+        let rerun = |qdisc, filter| Rerun { qdisc, filter };
+        for (mode, now, expected) in [
+            (ShapingMode::Relay, &rate, rerun(true, false)),
+            (ShapingMode::Relay, &delay, rerun(false, false)),
+            (ShapingMode::Relay, &loss, rerun(false, true)),
+            (ShapingMode::Relay, &outage, rerun(false, true)),
+            (ShapingMode::Netem, &rate, rerun(true, false)),
+            (ShapingMode::Netem, &delay, rerun(true, false)),
+            (ShapingMode::Netem, &loss, rerun(true, false)),
+            (ShapingMode::Netem, &outage, rerun(false, true)),
+            (ShapingMode::Relay, &was, rerun(false, false)),
+        ] {
+            assert_eq!(mode.rerun(Some(&was), now), expected, "{mode:?} to {now}");
+        }
+        for mode in [ShapingMode::Relay, ShapingMode::Netem] {
+            assert_eq!(mode.rerun(None, &was), rerun(true, true), "{mode:?} first");
+        }
     }
 
     #[test]
