@@ -170,6 +170,11 @@ impl NetLab {
         ] {
             ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", dev])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            // One packet per buffer, as a real path's bottleneck sees them: with segmentation
+            // offload, TCP hands the veth buffers of up to 64 KB, which the rate limiter splits
+            // and drops by the dozen when its queue is short (a 300 ms queue at 1000 kbit/s
+            // holds 25 packets), and the flow stalls on retransmission timeouts.
+            ip(&["-n", ns, "link", "set", "dev", dev, "gso_max_segs", "1"])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
         }
         Ok(())
