@@ -333,7 +333,7 @@ fn timeline_changes_are_applied_on_schedule() {
         assert!((0.0..0.25).contains(&late), "applied {late} s late");
     }
     let t = |s: f64| lab.started() + Duration::from_secs_f64(s);
-    // Each window starts half a second after its change, past the queue the change left.
+    // The windows after a change start half a second after it, past the queue it left.
     for (what, from, to, kbit) in [
         ("kbit/s before the step up", 0.8, 2.4, 1000.0),
         ("kbit/s after the step up", 3.0, 4.9, 4000.0),
