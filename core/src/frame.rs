@@ -319,17 +319,29 @@ impl PlaneLayout {
             && self.size == rows.iter().map(|(row, n)| row * n).sum::<usize>()
     }
 
+    /// Where the rows of planes packed as `rows` (bytes per row, rows per plane) go in this
+    /// layout: (offset, length) spans in order, rows that follow each other as one span.
+    pub(crate) fn spans(&self, rows: &[(usize, usize)]) -> Vec<(usize, usize)> {
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for (plane, &(row, count)) in rows.iter().enumerate() {
+            for r in 0..count {
+                let offset = self.offsets[plane] + r * self.strides[plane];
+                match spans.last_mut() {
+                    Some((at, len)) if *at + *len == offset => *len += row,
+                    _ => spans.push((offset, row)),
+                }
+            }
+        }
+        spans
+    }
+
     /// Copies planes packed as `rows` from `packed` into `out` (at least `size` bytes), every row
     /// to its offset and stride. Padding bytes are left as they are.
     pub(crate) fn place(&self, packed: &[u8], rows: &[(usize, usize)], out: &mut [u8]) {
         let mut from = 0;
-        for (plane, &(row, count)) in rows.iter().enumerate() {
-            let (offset, stride) = (self.offsets[plane], self.strides[plane]);
-            for r in 0..count {
-                let to = offset + r * stride;
-                out[to..to + row].copy_from_slice(&packed[from..from + row]);
-                from += row;
-            }
+        for (to, len) in self.spans(rows) {
+            out[to..to + len].copy_from_slice(&packed[from..from + len]);
+            from += len;
         }
     }
 }

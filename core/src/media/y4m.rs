@@ -184,9 +184,9 @@ impl Y4mFile {
         Ok((Y4mFile { file, read: 0 }, header))
     }
 
-    /// Reads the next picture into `out`, its bytes in order into `spans` (see [`spans`]): false
-    /// at the end of the file, an error for a file that ends inside a picture or lacks a `FRAME`
-    /// line.
+    /// Reads the next picture into `out`, its bytes in order into `spans` (see
+    /// [`PlaneLayout::spans`]): false at the end of the file, an error for a file that ends
+    /// inside a picture or lacks a `FRAME` line.
     fn read_picture(
         &mut self,
         out: &mut [u8],
@@ -239,23 +239,6 @@ fn fill(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     fill_spans(file, buf, &[(0, len)])
 }
 
-/// Where a picture's bytes go in a buffer of `layout`, as (offset, length) in file order: one span
-/// per row (`rows`: each plane's row length and rows), rows that follow each other joined, so a
-/// layout without padding is a single span.
-fn spans(layout: &PlaneLayout, rows: &[(usize, usize)]) -> Vec<(usize, usize)> {
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    for (plane, &(row, count)) in rows.iter().enumerate() {
-        for r in 0..count {
-            let offset = layout.offsets[plane] + r * layout.strides[plane];
-            match spans.last_mut() {
-                Some((at, len)) if *at + *len == offset => *len += row,
-                _ => spans.push((offset, row)),
-            }
-        }
-    }
-    spans
-}
-
 /// Reads into `spans` of `out` (ascending, disjoint) until they are full or the file ends, with
 /// vectored reads; the bytes read.
 fn fill_spans(file: &mut File, out: &mut [u8], spans: &[(usize, usize)]) -> std::io::Result<usize> {
@@ -301,7 +284,7 @@ pub(crate) fn add_source(
     let info = gst_video::VideoInfo::from_caps(&caps)
         .map_err(|e| unavailable(format!("its pictures have no GStreamer layout: {e}")))?;
     let layout = PlaneLayout::of(&info);
-    let spans = spans(&layout, &header.rows());
+    let spans = layout.spans(&header.rows());
     let pool = gst::BufferPool::new();
     let mut config = pool.config();
     config.set_params(Some(&caps), layout.size as u32, POOL_MIN_BUFFERS, 0);
@@ -423,7 +406,7 @@ mod tests {
     }
 
     #[test]
-    fn padded_rows_are_read_into_their_places_as_place_puts_them() {
+    fn padded_rows_are_read_into_their_places() {
         gst::init().unwrap();
         // I420 6x2: GStreamer pads luma rows to 8 bytes and chroma rows to 4.
         let header = Header::parse("YUV4MPEG2 W6 H2 F1:1").unwrap();
@@ -431,7 +414,7 @@ mod tests {
         let layout = PlaneLayout::of(&info);
         let rows = header.rows();
         assert!(!layout.is_packed(&rows));
-        let places = spans(&layout, &rows);
+        let places = layout.spans(&rows);
         assert_eq!(
             places.len(),
             4,
@@ -444,14 +427,20 @@ mod tests {
         let (mut file, _) = Y4mFile::open(f.path()).unwrap();
         let mut read = vec![0u8; layout.size];
         assert_eq!(file.read_picture(&mut read, &places), Ok(true));
-        let mut placed = vec![0u8; layout.size];
-        layout.place(&picture, &rows, &mut placed);
+        // Luma rows at 0 and 8, U at 16, V at 20; padding left at zero.
+        let placed: Vec<u8> = [
+            &[1, 2, 3, 4, 5, 6, 0, 0][..],
+            &[7, 8, 9, 10, 11, 12, 0, 0],
+            &[13, 14, 15, 0],
+            &[16, 17, 18, 0],
+        ]
+        .concat();
         assert_eq!(read, placed);
 
         let packed = Header::parse("YUV4MPEG2 W8 H2 F1:1").unwrap();
         let info = gst_video::VideoInfo::from_caps(&packed.caps()).unwrap();
         assert_eq!(
-            spans(&PlaneLayout::of(&info), &packed.rows()),
+            PlaneLayout::of(&info).spans(&packed.rows()),
             vec![(0, picture_len(&packed))],
             "rows without padding are one span"
         );
